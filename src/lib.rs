@@ -1,0 +1,7 @@
+//! libserf: HashiCorp Serf re-implemented in Rust, wire-compatible with the Go agents.
+//!
+//! Layers (see `design.md`): [`wire`] holds the byte formats; the protocol cores, runtime, C ABI
+//! and agent build on it.
+
+pub mod ffi;
+pub mod wire;

@@ -1,0 +1,127 @@
+//! The UDP packet pipeline.
+//!
+//! Sending, innermost first: message or compound → compression (only if shorter) → CRC header
+//! (peers with protocol max ≥ 5) → encryption (AAD = label) → label header. Receiving undoes the
+//! same steps in reverse, then [`flatten`] opens compounds and compressed messages.
+
+use std::borrow::Cow;
+
+use super::keyring::NONCE_LEN;
+use super::options::WireOptions;
+use super::{compound, compress, crc, label, MessageType};
+use crate::wire::error::{DecodeError, DecodeResult, ErrorKind};
+
+/// The size Go reads a packet into; larger datagrams cannot come from Go peers.
+pub const MAX_PACKET_SIZE: usize = 65536;
+/// Compound and compression nesting deeper than this is refused (Go never nests more than 2).
+const MAX_NESTING: usize = 4;
+
+/// Wraps `payload` (one message or a compound) for sending. `nonce` is asked for only when the
+/// packet is encrypted.
+pub fn encode(
+    opts: &WireOptions,
+    payload: &[u8],
+    with_crc: bool,
+    nonce: impl FnOnce() -> [u8; NONCE_LEN],
+) -> Vec<u8> {
+    let mut buf = Cow::Borrowed(payload);
+    if opts.compression {
+        let compressed = compress::wrap(&buf, opts.dialect);
+        if compressed.len() < buf.len() {
+            buf = Cow::Owned(compressed);
+        }
+    }
+    if with_crc {
+        buf = Cow::Owned(crc::wrap(&buf));
+    }
+    if let Some(keyring) = opts.sealing_keyring() {
+        buf = Cow::Owned(keyring.encrypt(opts.encryption_version, &nonce(), &buf, &opts.label));
+    }
+    if opts.label.is_empty() {
+        return buf.into_owned();
+    }
+    let mut out = label::header(&opts.label);
+    out.extend_from_slice(&buf);
+    out
+}
+
+/// Removes label, encryption and CRC from a received packet, returning the message or compound
+/// inside.
+pub fn decode<'a>(opts: &WireOptions, packet: &'a [u8]) -> DecodeResult<Cow<'a, [u8]>> {
+    if packet.is_empty() {
+        return Err(DecodeError::new(ErrorKind::Empty, 0));
+    }
+    let body = label::strip(packet, &opts.label)?;
+    let base = packet.len() - body.len();
+    let plain = match &opts.keyring {
+        Some(keyring) => match keyring.decrypt(body, &opts.label) {
+            Ok(plain) => Cow::Owned(plain),
+            Err(_) if !opts.verify_incoming => Cow::Borrowed(body),
+            Err(e) => return Err(e.at_base(base)),
+        },
+        None => Cow::Borrowed(body),
+    };
+    Ok(match plain {
+        Cow::Borrowed(b) => Cow::Borrowed(crc::unwrap(b).map_err(|e| e.at_base(base))?),
+        Cow::Owned(b) => Cow::Owned(crc::unwrap(&b)?.to_vec()),
+    })
+}
+
+/// The messages found in a packet once compounds and compression are opened.
+#[derive(Debug, Default)]
+pub struct Flattened<'a> {
+    /// Each message, type byte first, in packet order.
+    pub messages: Vec<Cow<'a, [u8]>>,
+    /// Compound parts cut off by the end of the packet.
+    pub truncated_parts: usize,
+    /// Parts that could not be opened; the other parts are still delivered, as in Go.
+    pub errors: Vec<DecodeError>,
+}
+
+/// Opens compound and compressed messages (recursively, as Go does) down to single messages.
+pub fn flatten(payload: &[u8]) -> Flattened<'_> {
+    let mut out = Flattened::default();
+    flatten_into(Cow::Borrowed(payload), 0, &mut out);
+    out
+}
+
+fn flatten_into<'a>(buf: Cow<'a, [u8]>, depth: usize, out: &mut Flattened<'a>) {
+    let nested_too_deep = || DecodeError::new(ErrorKind::TooDeep { limit: MAX_NESTING }, 0);
+    match buf.first().map(|b| MessageType::try_from(*b)) {
+        Some(Ok(MessageType::Compound)) if depth >= MAX_NESTING => {
+            out.errors.push(nested_too_deep())
+        }
+        Some(Ok(MessageType::Compress)) if depth >= MAX_NESTING => {
+            out.errors.push(nested_too_deep())
+        }
+        Some(Ok(MessageType::Compound)) => match buf {
+            Cow::Borrowed(b) => open_compound(b, depth, out, Cow::Borrowed),
+            Cow::Owned(b) => open_compound(&b, depth, out, |part| Cow::Owned(part.to_vec())),
+        },
+        Some(Ok(MessageType::Compress)) => {
+            match compress::unwrap(&buf, compress::MAX_PACKET_DECOMPRESSED) {
+                Ok(inner) => flatten_into(Cow::Owned(inner), depth + 1, out),
+                Err(e) => out.errors.push(e),
+            }
+        }
+        Some(_) => out.messages.push(buf),
+        None => out.errors.push(DecodeError::new(ErrorKind::Empty, 0)),
+    }
+}
+
+fn open_compound<'a, 'b>(
+    buf: &'b [u8],
+    depth: usize,
+    out: &mut Flattened<'a>,
+    to_cow: impl Fn(&'b [u8]) -> Cow<'a, [u8]>,
+) {
+    match compound::decode(buf) {
+        Ok(parts) => {
+            out.truncated_parts += parts.truncated;
+            for part in parts.parts {
+                flatten_into(to_cow(part), depth + 1, out);
+            }
+        }
+        Err(e) => out.errors.push(e),
+    }
+}
