@@ -14,4 +14,4 @@ pub use messages::{
     Coordinate, FilterTag, Join, KeyRequest, KeyResponse, LamportTime, Leave, Member, PushPull,
     Query, QueryResponse, RelayHeader, UdpAddr, UserEvent, UserEventMessage, UserEvents,
 };
-pub use tags::{decode_tags, encode_tags, Tags, TAG_MAGIC_BYTE};
+pub use tags::{decode_tags, encode_role_meta, encode_tags, Tags, TAG_MAGIC_BYTE};

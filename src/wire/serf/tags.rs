@@ -30,3 +30,8 @@ pub fn decode_tags(meta: &[u8]) -> DecodeResult<Tags> {
         _ => Ok(Tags::from([(GoString::from("role"), GoString::from(meta))])),
     }
 }
+
+/// Node meta for serf protocol < 3, which only carries the `role` tag, raw.
+pub fn encode_role_meta(tags: &Tags) -> Vec<u8> {
+    tags.get(&GoString::from("role")).map(|r| r.0.clone()).unwrap_or_default()
+}
