@@ -33,5 +33,7 @@ pub fn decode_tags(meta: &[u8]) -> DecodeResult<Tags> {
 
 /// Node meta for serf protocol < 3, which only carries the `role` tag, raw.
 pub fn encode_role_meta(tags: &Tags) -> Vec<u8> {
-    tags.get(&GoString::from("role")).map(|r| r.0.clone()).unwrap_or_default()
+    tags.get(&GoString::from("role"))
+        .map(|r| r.0.clone())
+        .unwrap_or_default()
 }
