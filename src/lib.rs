@@ -4,4 +4,6 @@
 //! and agent build on it.
 
 pub mod ffi;
+pub mod memberlist;
+pub mod sim;
 pub mod wire;

@@ -1,0 +1,544 @@
+//! The retransmit-limited broadcast queue that gossip piggybacks on.
+//!
+//! Every message is sent a bounded number of times, which grows with the logarithm of the cluster
+//! size so that news still reaches everyone with high probability. Messages sent fewer times go
+//! first, so fresh news overtakes old news; a newer message about the same subject replaces the
+//! queued one, so peers never hear stale state after fresher state. Completion is reported through
+//! [`BroadcastQueue::take_finished`] rather than callbacks, keeping the queue free of I/O.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, HashMap};
+
+/// One message to gossip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broadcast {
+    /// What the message is about, for invalidation: a newer broadcast with the same key replaces
+    /// the queued one. `None` = never invalidated (serf's broadcasts are unique).
+    pub key: Option<Vec<u8>>,
+    pub message: Vec<u8>,
+    /// Reported by [`BroadcastQueue::take_finished`] once the message will no longer be sent.
+    pub notify: Option<u64>,
+}
+
+/// Position in the send order: fewest transmits, then longest message, then newest.
+///
+/// The derived ordering on the fields in this order is exactly that priority, so the queue's
+/// first entry is the next to send and its last entry is the first to prune.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Slot {
+    transmits: usize,
+    len: Reverse<usize>,
+    id: Reverse<u64>,
+}
+
+/// HashiCorp's `TransmitLimitedQueue`, minus the locking and callbacks.
+#[derive(Debug, Clone)]
+pub struct BroadcastQueue {
+    retransmit_mult: usize,
+    entries: BTreeMap<Slot, Broadcast>,
+    /// Where the queued broadcast for each key sits, so invalidation needs no scan.
+    by_key: HashMap<Vec<u8>, Slot>,
+    next_id: u64,
+    finished: Vec<u64>,
+}
+
+impl BroadcastQueue {
+    pub fn new(retransmit_mult: usize) -> Self {
+        BroadcastQueue {
+            retransmit_mult,
+            entries: BTreeMap::new(),
+            by_key: HashMap::new(),
+            next_id: 0,
+            finished: Vec::new(),
+        }
+    }
+
+    /// Queue `b` as never sent, replacing any queued broadcast with the same key (whose notify id
+    /// then counts as finished).
+    pub fn queue(&mut self, b: Broadcast) {
+        self.next_id = self.next_id.wrapping_add(1);
+        let slot = Slot {
+            transmits: 0,
+            len: Reverse(b.message.len()),
+            id: Reverse(self.next_id),
+        };
+        if let Some(key) = &b.key {
+            if let Some(old) = self.by_key.get(key).copied() {
+                if let Some(replaced) = self.entries.remove(&old) {
+                    self.finish(&replaced);
+                }
+            }
+            self.by_key.insert(key.clone(), slot);
+        }
+        self.entries.insert(slot, b);
+    }
+
+    /// Fill up to `limit` bytes, counting `overhead` per message, with the messages to piggyback
+    /// now; `num_nodes` sets the retransmit limit (see [`retransmit_limit`]).
+    ///
+    /// Walks the transmit tiers from the least sent, taking in each tier the longest (then newest)
+    /// message that still fits, until nothing fits. A taken message moves to the next tier only
+    /// after the walk, so one call never sends it twice; it is dropped once it reaches the limit.
+    pub fn get_broadcasts(
+        &mut self,
+        overhead: usize,
+        limit: usize,
+        num_nodes: usize,
+    ) -> Vec<Vec<u8>> {
+        let transmit_limit = retransmit_limit(self.retransmit_mult, num_nodes);
+        let Some(first) = self.entries.keys().next() else {
+            return Vec::new();
+        };
+        let mut tier = first.transmits;
+        let mut used = 0usize;
+        let mut to_send = Vec::new();
+        let mut resend = Vec::new();
+        loop {
+            let free = limit.saturating_sub(used.saturating_add(overhead));
+            if free == 0 {
+                break;
+            }
+            // The first entry at or after this bound is the best fit in `tier`, or, when nothing
+            // in `tier` fits, the head of the next non-empty tier.
+            let bound = Slot {
+                transmits: tier,
+                len: Reverse(free),
+                id: Reverse(u64::MAX),
+            };
+            let Some((&slot, _)) = self.entries.range(bound..).next() else {
+                break;
+            };
+            if slot.transmits != tier {
+                tier = slot.transmits;
+                continue;
+            }
+            let Some(b) = self.entries.remove(&slot) else {
+                break;
+            };
+            used = used.saturating_add(overhead.saturating_add(b.message.len()));
+            let transmits = slot.transmits.saturating_add(1);
+            if transmits >= transmit_limit {
+                self.finish(&b);
+                to_send.push(b.message);
+            } else {
+                to_send.push(b.message.clone());
+                resend.push((Slot { transmits, ..slot }, b));
+            }
+        }
+        for (slot, b) in resend {
+            if let Some(key) = &b.key {
+                self.by_key.insert(key.clone(), slot);
+            }
+            self.entries.insert(slot, b);
+        }
+        to_send
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Keep only the `max_retain` entries that would be sent soonest, dropping the rest (the most
+    /// sent, then shortest, then oldest) as finished. Bounds memory when gossip cannot keep up.
+    pub fn prune(&mut self, max_retain: usize) {
+        while self.entries.len() > max_retain {
+            let Some((_, b)) = self.entries.pop_last() else {
+                break;
+            };
+            self.finish(&b);
+        }
+    }
+
+    /// Notify ids of broadcasts that finished (sent their last transmit, were invalidated, or were
+    /// pruned) since the last call. Lets a caller wait for e.g. its leave message to go out,
+    /// without callbacks.
+    pub fn take_finished(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.finished)
+    }
+
+    /// Drop everything; every queued notify id counts as finished.
+    pub fn reset(&mut self) {
+        let entries = std::mem::take(&mut self.entries);
+        self.finished
+            .extend(entries.into_values().filter_map(|b| b.notify));
+        self.by_key.clear();
+    }
+
+    /// Forget a broadcast that has left the queue and report it.
+    fn finish(&mut self, b: &Broadcast) {
+        if let Some(key) = &b.key {
+            self.by_key.remove(key);
+        }
+        if let Some(id) = b.notify {
+            self.finished.push(id);
+        }
+    }
+}
+
+/// How many times each message is sent in a cluster of `num_nodes`:
+/// `mult × ceil(log10(num_nodes + 1))`, i.e. `mult` × the number of decimal digits of `num_nodes`.
+pub fn retransmit_limit(mult: usize, num_nodes: usize) -> usize {
+    let digits = num_nodes.checked_ilog10().map_or(0, |d| d as usize + 1);
+    mult.saturating_mul(digits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(key: &str, message: &str, notify: Option<u64>) -> Broadcast {
+        Broadcast {
+            key: Some(key.as_bytes().to_vec()),
+            message: message.as_bytes().to_vec(),
+            notify,
+        }
+    }
+
+    /// Queue `b` as if it had already been sent `transmits` times (Go's `queueBroadcast`).
+    fn queue_sent(q: &mut BroadcastQueue, b: Broadcast, transmits: usize) {
+        q.queue(b);
+        let slot = *q.entries.keys().find(|s| s.id.0 == q.next_id).unwrap();
+        let b = q.entries.remove(&slot).unwrap();
+        let slot = Slot { transmits, ..slot };
+        if let Some(key) = &b.key {
+            q.by_key.insert(key.clone(), slot);
+        }
+        q.entries.insert(slot, b);
+    }
+
+    /// The queue from last to send to next to send (Go's `orderedView(true)`).
+    fn keys_reversed(q: &BroadcastQueue) -> Vec<&[u8]> {
+        q.entries
+            .values()
+            .rev()
+            .map(|b| b.key.as_deref().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn slot_order() {
+        let slot = |transmits, len, id| Slot {
+            transmits,
+            len: Reverse(len),
+            id: Reverse(id),
+        };
+        assert!(slot(0, 10, 100) < slot(1, 10, 100));
+        assert!(slot(0, 12, 100) < slot(0, 10, 100));
+        assert!(slot(0, 12, 100) < slot(0, 12, 90));
+    }
+
+    #[test]
+    fn retransmit_limits() {
+        assert_eq!(retransmit_limit(3, 0), 0);
+        assert_eq!(retransmit_limit(3, 1), 3);
+        assert_eq!(retransmit_limit(3, 99), 6);
+        assert_eq!(retransmit_limit(1, 9), 1);
+        assert_eq!(retransmit_limit(1, 10), 2);
+        assert_eq!(retransmit_limit(1, 100), 3);
+        assert_eq!(retransmit_limit(4, 3), 4);
+        assert_eq!(retransmit_limit(usize::MAX, usize::MAX), usize::MAX);
+    }
+
+    #[test]
+    fn same_key_replaces() {
+        let mut q = BroadcastQueue::new(1);
+        q.queue(named("test", "", Some(1)));
+        q.queue(named("foo", "", None));
+        q.queue(named("bar", "", None));
+        assert_eq!(q.len(), 3);
+        assert_eq!(keys_reversed(&q), [&b"test"[..], b"foo", b"bar"]);
+        assert!(q.take_finished().is_empty());
+
+        q.queue(named("test", "", Some(2)));
+        assert_eq!(q.len(), 3);
+        assert_eq!(keys_reversed(&q), [&b"foo"[..], b"bar", b"test"]);
+        assert_eq!(q.take_finished(), [1]);
+        assert!(q.take_finished().is_empty());
+
+        q.queue(named("test", "", Some(3)));
+        assert_eq!(q.len(), 3);
+        assert_eq!(q.take_finished(), [2]);
+    }
+
+    #[test]
+    fn unkeyed_never_replaced() {
+        let mut q = BroadcastQueue::new(1);
+        for n in 0..3 {
+            q.queue(Broadcast {
+                key: None,
+                message: b"same".to_vec(),
+                notify: Some(n),
+            });
+        }
+        assert_eq!(q.len(), 3);
+        assert!(q.take_finished().is_empty());
+    }
+
+    #[test]
+    fn fills_to_limit_with_overhead() {
+        let mut q = BroadcastQueue::new(3);
+        q.queue(named("test", "1. this is a test.", None));
+        q.queue(named("foo", "2. this is a test.", None));
+        q.queue(named("bar", "3. this is a test.", None));
+        q.queue(named("baz", "4. this is a test.", None));
+
+        // 4 × (18 + 2) = 80 fits exactly; 4 × (18 + 3) does not.
+        assert_eq!(q.get_broadcasts(2, 80, 10).len(), 4);
+        assert_eq!(q.get_broadcasts(3, 80, 10).len(), 3);
+    }
+
+    #[test]
+    fn drops_at_retransmit_limit() {
+        let mut q = BroadcastQueue::new(1);
+        assert_eq!(retransmit_limit(1, 10), 2);
+        q.queue(named("test", "1. this is a test.", Some(1)));
+        q.queue(named("foo", "2. this is a test.", Some(2)));
+        q.queue(named("bar", "3. this is a test.", Some(3)));
+        q.queue(named("baz", "4. this is a test.", Some(4)));
+
+        let sent = q.get_broadcasts(3, 80, 10);
+        assert_eq!(
+            sent,
+            [
+                b"4. this is a test.",
+                b"3. this is a test.",
+                b"2. this is a test."
+            ]
+        );
+        assert!(q.take_finished().is_empty());
+
+        // The unsent message goes first, then the once-sent ones, newest first.
+        let sent = q.get_broadcasts(3, 80, 10);
+        assert_eq!(
+            sent,
+            [
+                b"1. this is a test.",
+                b"4. this is a test.",
+                b"3. this is a test."
+            ]
+        );
+        assert_eq!(q.take_finished(), [4, 3]);
+
+        assert_eq!(q.get_broadcasts(3, 80, 10).len(), 2);
+        assert_eq!(q.take_finished(), [2, 1]);
+        assert!(q.is_empty());
+        assert!(q.by_key.is_empty());
+
+        assert!(q.get_broadcasts(3, 80, 10).is_empty());
+    }
+
+    #[test]
+    fn tiny_cluster_sends_once() {
+        let mut q = BroadcastQueue::new(4);
+        q.queue(named("a", "x", Some(7)));
+        assert_eq!(q.get_broadcasts(0, 10, 0), [b"x"]);
+        assert_eq!(q.take_finished(), [7]);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn skips_what_does_not_fit() {
+        let mut q = BroadcastQueue::new(4);
+        q.queue(named("small", "ab", None));
+        q.queue(named("big", "0123456789", None));
+        q.queue(named("mid", "abcde", None));
+        // 8 bytes with 1 overhead: "big" never fits, "mid" (6) then "small" would need 9.
+        assert_eq!(q.get_broadcasts(1, 8, 3), [b"abcde"]);
+        // Now "small" is the only unsent message that fits, ahead of once-sent "mid".
+        assert_eq!(q.get_broadcasts(1, 8, 3), [b"ab"]);
+        assert_eq!(
+            q.get_broadcasts(1, 20, 3),
+            [&b"0123456789"[..], b"abcde", b"ab"]
+        );
+    }
+
+    #[test]
+    fn no_room_no_panic() {
+        let mut q = BroadcastQueue::new(4);
+        q.queue(named("a", "", None));
+        assert!(q.get_broadcasts(5, 5, 3).is_empty());
+        assert!(q.get_broadcasts(9, 5, 3).is_empty());
+        assert!(q
+            .get_broadcasts(usize::MAX, usize::MAX, usize::MAX)
+            .is_empty());
+        assert_eq!(q.get_broadcasts(0, usize::MAX, usize::MAX).len(), 1);
+        assert_eq!(q.len(), 1);
+    }
+
+    #[test]
+    fn prune_keeps_soonest() {
+        let mut q = BroadcastQueue::new(1);
+        q.queue(named("test", "1. this is a test.", Some(1)));
+        q.queue(named("foo", "2. this is a test.", Some(2)));
+        q.queue(named("bar", "3. this is a test.", None));
+        q.queue(named("baz", "4. this is a test.", None));
+
+        q.prune(2);
+        assert_eq!(q.len(), 2);
+        assert_eq!(q.take_finished(), [1, 2]);
+        assert_eq!(keys_reversed(&q), [&b"bar"[..], b"baz"]);
+
+        // A pruned key can be queued again without disturbing the survivors.
+        q.queue(named("test", "again", Some(5)));
+        assert_eq!(q.len(), 3);
+        assert!(q.take_finished().is_empty());
+
+        q.prune(0);
+        assert!(q.is_empty());
+        assert!(q.by_key.is_empty());
+        assert_eq!(q.take_finished(), [5]);
+    }
+
+    #[test]
+    fn ordering_by_transmits() {
+        let mut q = BroadcastQueue::new(1);
+        for (name, transmits) in [
+            ("node0", 0),
+            ("node1", 10),
+            ("node2", 3),
+            ("node3", 4),
+            ("node4", 7),
+        ] {
+            queue_sent(&mut q, named(name, name, None), transmits);
+        }
+        let tiers: Vec<usize> = q.entries.keys().rev().map(|s| s.transmits).collect();
+        assert_eq!(tiers, [10, 7, 4, 3, 0]);
+        // With room for two, the two least sent go; only node0 is still under the limit of 2.
+        assert_eq!(q.get_broadcasts(0, 10, 10), [b"node0", b"node2"]);
+        let tiers: Vec<usize> = q.entries.keys().rev().map(|s| s.transmits).collect();
+        assert_eq!(tiers, [10, 7, 4, 1]);
+    }
+
+    #[test]
+    fn reinserted_entry_still_replaceable() {
+        let mut q = BroadcastQueue::new(2);
+        q.queue(named("n", "suspect", Some(1)));
+        assert_eq!(q.get_broadcasts(0, 100, 10).len(), 1);
+        assert!(q.take_finished().is_empty());
+        q.queue(named("n", "alive", Some(2)));
+        assert_eq!(q.len(), 1);
+        assert_eq!(q.take_finished(), [1]);
+        assert_eq!(q.get_broadcasts(0, 100, 10), [b"alive"]);
+    }
+
+    #[test]
+    fn reset_finishes_everything() {
+        let mut q = BroadcastQueue::new(1);
+        q.queue(named("a", "1", Some(1)));
+        q.queue(named("b", "2", None));
+        q.queue(named("c", "3", Some(3)));
+        q.reset();
+        assert!(q.is_empty());
+        let mut finished = q.take_finished();
+        finished.sort_unstable();
+        assert_eq!(finished, [1, 3]);
+        q.queue(named("a", "1", Some(4)));
+        assert!(q.take_finished().is_empty());
+    }
+
+    /// Go's `GetBroadcasts`, transcribed naively (linear scans, tier by tier), as an oracle.
+    fn reference_get(
+        entries: &mut Vec<(Slot, Broadcast)>,
+        mult: usize,
+        overhead: usize,
+        limit: usize,
+        num_nodes: usize,
+    ) -> (Vec<Vec<u8>>, Vec<u64>) {
+        let transmit_limit = retransmit_limit(mult, num_nodes);
+        let (mut out, mut finished, mut resend) = (Vec::new(), Vec::new(), Vec::new());
+        let Some(min) = entries.iter().map(|e| e.0.transmits).min() else {
+            return (out, finished);
+        };
+        let max = entries.iter().map(|e| e.0.transmits).max().unwrap();
+        let mut used = 0;
+        let mut tier = min;
+        while tier <= max {
+            if limit <= used + overhead {
+                break;
+            }
+            let free = limit - used - overhead;
+            let best = entries
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.0.transmits == tier && e.1.message.len() <= free)
+                .min_by_key(|(_, e)| e.0)
+                .map(|(i, _)| i);
+            let Some(i) = best else {
+                tier += 1;
+                continue;
+            };
+            let (slot, b) = entries.remove(i);
+            used += overhead + b.message.len();
+            out.push(b.message.clone());
+            if slot.transmits + 1 >= transmit_limit {
+                finished.extend(b.notify);
+            } else {
+                resend.push((
+                    Slot {
+                        transmits: slot.transmits + 1,
+                        ..slot
+                    },
+                    b,
+                ));
+            }
+        }
+        entries.extend(resend);
+        (out, finished)
+    }
+
+    #[test]
+    fn matches_reference_walk() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rand = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mult = 2;
+        let mut q = BroadcastQueue::new(mult);
+        let mut model: Vec<(Slot, Broadcast)> = Vec::new();
+        let mut notify = 0;
+        for _ in 0..20_000 {
+            if rand(3) == 0 {
+                let (overhead, limit, nodes) =
+                    (rand(4) as usize, rand(60) as usize, rand(200) as usize);
+                let got = q.get_broadcasts(overhead, limit, nodes);
+                let (want, finished) = reference_get(&mut model, mult, overhead, limit, nodes);
+                assert_eq!(got, want);
+                assert_eq!(q.take_finished(), finished);
+            } else {
+                notify += 1;
+                let key = (rand(4) != 0).then(|| vec![rand(8) as u8]);
+                let b = Broadcast {
+                    key: key.clone(),
+                    message: vec![0; rand(20) as usize],
+                    notify: Some(notify),
+                };
+                q.queue(b.clone());
+                let mut finished = Vec::new();
+                if key.is_some() {
+                    model.retain(|e| {
+                        let same = e.1.key == key;
+                        if same {
+                            finished.extend(e.1.notify);
+                        }
+                        !same
+                    });
+                }
+                let slot = Slot {
+                    transmits: 0,
+                    len: Reverse(b.message.len()),
+                    id: Reverse(q.next_id),
+                };
+                model.push((slot, b));
+                assert_eq!(q.take_finished(), finished);
+            }
+            assert_eq!(q.len(), model.len());
+        }
+    }
+}

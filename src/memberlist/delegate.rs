@@ -1,0 +1,47 @@
+//! What memberlist asks of the layer above it (serf), mirroring Go's delegate interfaces. Every
+//! method has a neutral default, so plain memberlist users implement only what they need.
+
+use std::time::{Duration, Instant};
+
+use super::node::Node;
+
+pub trait Delegate {
+    /// A user message arrived (UDP, or a reliable stream message).
+    fn notify_msg(&mut self, _now: Instant, _msg: &[u8]) {}
+    /// Messages to piggyback on outgoing packets: each at most `limit` bytes in total, counting
+    /// `overhead` bytes per message.
+    fn get_broadcasts(&mut self, _overhead: usize, _limit: usize) -> Vec<Vec<u8>> {
+        Vec::new()
+    }
+    /// State sent in push/pull exchanges.
+    fn local_state(&mut self, _join: bool) -> Vec<u8> {
+        Vec::new()
+    }
+    fn merge_remote_state(&mut self, _now: Instant, _state: &[u8], _join: bool) {}
+    /// Payload attached to acks of UDP pings (serf: the Vivaldi coordinate).
+    fn ack_payload(&mut self) -> Vec<u8> {
+        Vec::new()
+    }
+    /// A direct probe of `node` succeeded after `rtt`, with the ack's payload.
+    fn notify_ping_complete(&mut self, _node: &Node, _rtt: Duration, _payload: &[u8]) {}
+    fn notify_join(&mut self, _now: Instant, _node: &Node) {}
+    fn notify_leave(&mut self, _now: Instant, _node: &Node) {}
+    fn notify_update(&mut self, _now: Instant, _node: &Node) {}
+    /// May veto an alive message (serf uses it for merge checks); true accepts.
+    fn notify_alive(&mut self, _node: &Node) -> bool {
+        true
+    }
+    /// May veto merging a remote push/pull state on join; true accepts.
+    fn notify_merge(&mut self, _nodes: &[Node]) -> bool {
+        true
+    }
+    /// Another address claims the name of `existing`.
+    fn notify_conflict(&mut self, _existing: &Node, _other: &Node) {}
+    /// A join started with [`Memberlist::join`](super::Memberlist::join) finished.
+    fn join_complete(&mut self, _id: u64, _contacted: usize, _errors: Vec<String>) {}
+}
+
+/// A delegate that does nothing: plain memberlist.
+pub struct NoDelegate;
+
+impl Delegate for NoDelegate {}
