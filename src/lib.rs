@@ -5,5 +5,6 @@
 
 pub mod ffi;
 pub mod memberlist;
+pub mod serf;
 pub mod sim;
 pub mod wire;

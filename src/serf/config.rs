@@ -1,0 +1,49 @@
+//! Serf's settings (`serf.DefaultConfig()`), wrapping memberlist's.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::memberlist::{self, Profile};
+use crate::wire::serf::Tags;
+
+/// Serf protocol range this implementation speaks.
+pub const PROTOCOL_VERSION_MIN: u8 = 2;
+pub const PROTOCOL_VERSION_MAX: u8 = 5;
+
+#[derive(Debug)]
+pub struct Config {
+    /// Name, advertise address, timing profile, wire options.
+    pub memberlist: memberlist::Config,
+    pub tags: Tags,
+    /// Serf protocol version (the Go library defaults to 4, the agent to 5).
+    pub protocol_version: u8,
+    /// How long a leave waits for its broadcasts to go out.
+    pub broadcast_timeout: Duration,
+    /// How long a leaving node keeps answering probes so its leave can spread.
+    pub leave_propagate_delay: Duration,
+    pub reap_interval: Duration,
+    pub reconnect_interval: Duration,
+    /// Failed members are reaped after this.
+    pub reconnect_timeout: Duration,
+    /// Left members are reaped after this.
+    pub tombstone_timeout: Duration,
+    /// Intents about members not known yet are kept this long.
+    pub recent_intent_timeout: Duration,
+}
+
+impl Config {
+    pub fn new(profile: Profile, name: &str, advertise: SocketAddr) -> Config {
+        Config {
+            memberlist: memberlist::Config::new(profile, name, advertise),
+            tags: Tags::new(),
+            protocol_version: 4,
+            broadcast_timeout: Duration::from_secs(5),
+            leave_propagate_delay: Duration::from_secs(1),
+            reap_interval: Duration::from_secs(15),
+            reconnect_interval: Duration::from_secs(30),
+            reconnect_timeout: Duration::from_secs(24 * 3600),
+            tombstone_timeout: Duration::from_secs(24 * 3600),
+            recent_intent_timeout: Duration::from_secs(300),
+        }
+    }
+}

@@ -1,0 +1,827 @@
+//! Serf's membership layer on top of memberlist, without I/O: Lamport-ordered join and leave
+//! intents, member statuses (alive, leaving, left, failed), tags in node meta, serf's push/pull
+//! state, the reaper and reconnects, graceful and forced leave.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use thiserror::Error;
+
+use super::config::{Config, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN};
+use super::event::{Completion, Event, MemberEventType};
+use super::lamport::LamportClock;
+use super::member::{Member, MemberStatus};
+use crate::memberlist::broadcast::{Broadcast, BroadcastQueue};
+use crate::memberlist::machine::{self, Machine, StreamStatus};
+use crate::memberlist::{Delegate, Memberlist, Node, OutboundStream, Transmit, META_MAX_SIZE};
+use crate::wire::memberlist::NodeState;
+use crate::wire::msgpack::{Dialect, GoString};
+use crate::wire::serf::{self as wire, decode_tags, encode_role_meta, encode_tags, Message, Tags};
+
+/// Ring size of serf's event buffer, as carried in push/pull.
+const EVENT_BUFFER: usize = 512;
+
+/// Why a serf command was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SerfError {
+    #[error("Encoded length of tags exceeds limit of {limit} bytes")]
+    TagsTooLarge { len: usize, limit: usize },
+    #[error("Serf can't Join after Leave or Shutdown")]
+    NotAlive,
+    #[error("Leave already in progress")]
+    LeaveInProgress,
+    #[error("no member named {0:?}")]
+    UnknownMember(String),
+    #[error("protocol version {0} outside the supported range [{PROTOCOL_VERSION_MIN}, {PROTOCOL_VERSION_MAX}]")]
+    ProtocolVersion(u8),
+}
+
+/// The node's own lifecycle (`SerfState`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SerfStatus {
+    Alive,
+    Leaving,
+    Left,
+    Shutdown,
+}
+
+struct MemberState {
+    member: Member,
+    /// Lamport time of the last intent applied to this member.
+    status_ltime: u64,
+    /// When it failed or left (for the reaper).
+    leave_time: Option<Instant>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum IntentKind {
+    Join,
+    Leave,
+}
+
+/// An intent about a member memberlist has not told us of yet.
+struct Intent {
+    kind: IntentKind,
+    ltime: u64,
+    at: Instant,
+}
+
+/// Where a graceful leave is.
+enum LeavePhase {
+    /// Waiting for our leave intent to be gossiped.
+    Intent { notify: u64, until: Instant },
+    /// Waiting for memberlist's dead-self broadcast.
+    Memberlist { notify: Option<u64>, until: Instant },
+    /// Answering probes a little longer so the leave spreads.
+    Propagating { until: Instant },
+}
+
+/// Everything serf keeps besides memberlist; memberlist calls into it as its delegate.
+struct State {
+    name: String,
+    protocol_version: u8,
+    tags: Tags,
+    broadcast_timeout: Duration,
+    leave_propagate_delay: Duration,
+    reap_interval: Duration,
+    reconnect_interval: Duration,
+    reconnect_timeout: Duration,
+    tombstone_timeout: Duration,
+    recent_intent_timeout: Duration,
+    status: SerfStatus,
+    clock: LamportClock,
+    event_clock: LamportClock,
+    query_clock: LamportClock,
+    members: HashMap<String, MemberState>,
+    recent_intents: HashMap<String, Intent>,
+    intents: BroadcastQueue,
+    next_notify: u64,
+    /// Notify ids of intent broadcasts that went out completely, not yet looked at.
+    finished_notifies: Vec<u64>,
+    events: VecDeque<Event>,
+    completions: VecDeque<Completion>,
+    /// Members to erase once a leaving member had time to go (force-leave with prune).
+    pending_prunes: Vec<(Instant, String)>,
+    /// memberlist join ids started by `Serf::join`; reconnects are not listed.
+    user_joins: HashMap<u64, bool>,
+    next_reap: Instant,
+    next_reconnect: Instant,
+    leave: Option<LeavePhase>,
+    rng: SmallRng,
+}
+
+/// A serf node's protocol core.
+pub struct Serf {
+    memberlist: Memberlist,
+    state: State,
+}
+
+impl Serf {
+    pub fn new(mut config: Config, now: Instant, seed: u64) -> Result<Serf, SerfError> {
+        if !(PROTOCOL_VERSION_MIN..=PROTOCOL_VERSION_MAX).contains(&config.protocol_version) {
+            return Err(SerfError::ProtocolVersion(config.protocol_version));
+        }
+        // serf maps every protocol version it speaks to memberlist protocol 2.
+        config.memberlist.protocol_version = 2;
+        config.memberlist.delegate_protocol = [
+            PROTOCOL_VERSION_MIN,
+            PROTOCOL_VERSION_MAX,
+            config.protocol_version,
+        ];
+        let meta = encode_meta(&config.tags, config.protocol_version)?;
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let memberlist_seed = rng.random();
+        let mut clock = LamportClock::default();
+        let mut event_clock = LamportClock::default();
+        let mut query_clock = LamportClock::default();
+        clock.increment();
+        event_clock.increment();
+        query_clock.increment();
+        let mut state = State {
+            name: config.memberlist.name.to_string_lossy(),
+            protocol_version: config.protocol_version,
+            tags: config.tags,
+            broadcast_timeout: config.broadcast_timeout,
+            leave_propagate_delay: config.leave_propagate_delay,
+            reap_interval: config.reap_interval,
+            reconnect_interval: config.reconnect_interval,
+            reconnect_timeout: config.reconnect_timeout,
+            tombstone_timeout: config.tombstone_timeout,
+            recent_intent_timeout: config.recent_intent_timeout,
+            status: SerfStatus::Alive,
+            clock,
+            event_clock,
+            query_clock,
+            members: HashMap::new(),
+            recent_intents: HashMap::new(),
+            intents: BroadcastQueue::new(config.memberlist.retransmit_mult),
+            next_notify: 0,
+            finished_notifies: Vec::new(),
+            events: VecDeque::new(),
+            completions: VecDeque::new(),
+            pending_prunes: Vec::new(),
+            user_joins: HashMap::new(),
+            next_reap: now + config.reap_interval,
+            next_reconnect: now + config.reconnect_interval,
+            leave: None,
+            rng,
+        };
+        let memberlist = Memberlist::new(config.memberlist, meta, now, memberlist_seed, &mut state);
+        Ok(Serf { memberlist, state })
+    }
+
+    pub fn memberlist(&self) -> &Memberlist {
+        &self.memberlist
+    }
+
+    pub fn status(&self) -> SerfStatus {
+        self.state.status
+    }
+
+    pub fn local_name(&self) -> &str {
+        &self.state.name
+    }
+
+    /// Every member serf knows, self included, in no particular order.
+    pub fn members(&self) -> Vec<Member> {
+        self.state
+            .members
+            .values()
+            .map(|m| m.member.clone())
+            .collect()
+    }
+
+    pub fn member(&self, name: &str) -> Option<&Member> {
+        self.state.members.get(name).map(|m| &m.member)
+    }
+
+    pub fn local_member(&self) -> Member {
+        self.state.members[&self.state.name].member.clone()
+    }
+
+    pub fn tags(&self) -> &Tags {
+        &self.state.tags
+    }
+
+    /// The member clock's current time.
+    pub fn member_time(&self) -> u64 {
+        self.state.clock.time()
+    }
+
+    /// The next application event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.state.events.pop_front()
+    }
+
+    /// The next finished join or leave, if any.
+    pub fn poll_completion(&mut self) -> Option<Completion> {
+        self.state.completions.pop_front()
+    }
+
+    /// Joins through `addrs`: a [`Completion::Join`] with the returned id reports how many
+    /// nodes were contacted. `None` when there is no address to try (nothing contacted).
+    /// `ignore_old` skips user events from before the join.
+    pub fn join(
+        &mut self,
+        now: Instant,
+        addrs: &[SocketAddr],
+        ignore_old: bool,
+    ) -> Result<Option<u64>, SerfError> {
+        if self.state.status != SerfStatus::Alive {
+            return Err(SerfError::NotAlive);
+        }
+        if addrs.is_empty() {
+            return Ok(None);
+        }
+        // With addresses, memberlist completes the join only when its streams finish, so the id
+        // is registered before any completion can arrive.
+        let id = self.memberlist.join(now, addrs, &mut self.state);
+        self.state.user_joins.insert(id, ignore_old);
+        Ok(Some(id))
+    }
+
+    /// Replaces the local tags and announces them.
+    pub fn set_tags(&mut self, now: Instant, tags: Tags) -> Result<(), SerfError> {
+        let meta = encode_meta(&tags, self.state.protocol_version)?;
+        self.state.tags = tags;
+        self.memberlist.update_meta(now, meta, &mut self.state);
+        Ok(())
+    }
+
+    /// Starts a graceful leave; a [`Completion::Leave`] reports its end.
+    pub fn leave(&mut self, now: Instant) -> Result<(), SerfError> {
+        match self.state.status {
+            SerfStatus::Alive => {}
+            SerfStatus::Leaving => return Err(SerfError::LeaveInProgress),
+            SerfStatus::Left | SerfStatus::Shutdown => {
+                self.state
+                    .completions
+                    .push_back(Completion::Leave { result: Ok(()) });
+                return Ok(());
+            }
+        }
+        self.state.status = SerfStatus::Leaving;
+        let ltime = self.state.clock.time();
+        self.state.clock.increment();
+        let msg = wire::Leave {
+            ltime,
+            node: self.state.name.as_str().into(),
+            prune: false,
+        };
+        self.state.handle_leave_intent(now, &msg);
+        let others_alive =
+            self.state.members.values().any(|m| {
+                m.member.name != self.state.name && m.member.status == MemberStatus::Alive
+            });
+        if others_alive {
+            let notify = self.state.broadcast_intent(Message::Leave(msg));
+            self.state.leave = Some(LeavePhase::Intent {
+                notify,
+                until: now + self.state.broadcast_timeout,
+            });
+        } else {
+            self.start_memberlist_leave(now);
+        }
+        Ok(())
+    }
+
+    /// Removes a failed member: broadcasts a leave intent for it; `prune` erases it everywhere.
+    pub fn force_leave(&mut self, now: Instant, node: &str, prune: bool) -> Result<(), SerfError> {
+        if !self.state.members.contains_key(node) {
+            return Err(SerfError::UnknownMember(node.to_string()));
+        }
+        let ltime = self.state.clock.time();
+        self.state.clock.increment();
+        let msg = wire::Leave {
+            ltime,
+            node: node.into(),
+            prune,
+        };
+        self.state.handle_leave_intent(now, &msg);
+        self.state.broadcast_intent(Message::Leave(msg));
+        Ok(())
+    }
+
+    /// Stops without leaving: peers will see this node fail.
+    pub fn shutdown(&mut self) {
+        self.state.status = SerfStatus::Shutdown;
+    }
+
+    fn start_memberlist_leave(&mut self, now: Instant) {
+        let notify = self.memberlist.leave(now, &mut self.state);
+        self.state.leave = Some(LeavePhase::Memberlist {
+            notify,
+            until: now + self.state.broadcast_timeout,
+        });
+    }
+
+    /// Moves a graceful leave through its phases as broadcasts finish or time runs out.
+    fn advance_leave(&mut self, now: Instant) {
+        loop {
+            match self.state.leave {
+                Some(LeavePhase::Intent { notify, until }) => {
+                    self.state.collect_finished();
+                    if self.state.finished(notify) || now >= until {
+                        self.start_memberlist_leave(now);
+                        continue;
+                    }
+                }
+                Some(LeavePhase::Memberlist { notify, until }) => {
+                    let done = notify.is_none_or(|n| self.memberlist.broadcast_finished(n));
+                    if done || now >= until {
+                        let until = now + self.state.leave_propagate_delay;
+                        self.state.leave = Some(LeavePhase::Propagating { until });
+                        continue;
+                    }
+                }
+                Some(LeavePhase::Propagating { until }) if now >= until => {
+                    self.state.leave = None;
+                    self.state.status = SerfStatus::Left;
+                    self.state
+                        .completions
+                        .push_back(Completion::Leave { result: Ok(()) });
+                }
+                _ => {}
+            }
+            return;
+        }
+    }
+
+    fn leave_deadline(&self) -> Option<Instant> {
+        match self.state.leave {
+            Some(LeavePhase::Intent { until, .. })
+            | Some(LeavePhase::Memberlist { until, .. })
+            | Some(LeavePhase::Propagating { until }) => Some(until),
+            None => None,
+        }
+    }
+
+    /// Periodic serf work: the reaper, reconnects, pending prunes.
+    fn tick(&mut self, now: Instant) {
+        if now >= self.state.next_reap {
+            self.state.next_reap = now + self.state.reap_interval;
+            self.state.reap(now);
+        }
+        if now >= self.state.next_reconnect {
+            self.state.next_reconnect = now + self.state.reconnect_interval;
+            if let Some(addr) = self.state.reconnect_target() {
+                self.memberlist.join(now, &[addr], &mut self.state);
+            }
+        }
+        let due: Vec<String> = self
+            .state
+            .pending_prunes
+            .iter()
+            .filter(|(t, _)| now >= *t)
+            .map(|(_, n)| n.clone())
+            .collect();
+        self.state.pending_prunes.retain(|(t, _)| now < *t);
+        for name in due {
+            self.state.erase(&name);
+        }
+        self.advance_leave(now);
+    }
+}
+
+impl Machine for Serf {
+    fn handle_packet(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        if self.state.status == SerfStatus::Shutdown {
+            return;
+        }
+        self.memberlist
+            .handle_packet(now, from, datagram, &mut self.state);
+        self.advance_leave(now);
+    }
+
+    fn handle_stream_request(&mut self, now: Instant, data: &[u8]) -> StreamStatus {
+        if self.state.status == SerfStatus::Shutdown {
+            return StreamStatus::Done(None);
+        }
+        machine::accept_stream(&mut self.memberlist, now, data, &mut self.state)
+    }
+
+    fn handle_stream_reply(&mut self, now: Instant, id: u64, data: &[u8], eof: bool) -> bool {
+        machine::read_stream_reply(&mut self.memberlist, now, id, data, eof, &mut self.state)
+    }
+
+    fn handle_stream_failure(&mut self, now: Instant, id: u64, error: String) {
+        self.memberlist
+            .handle_stream_reply(now, id, Err(error), &mut self.state);
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        if self.state.status == SerfStatus::Shutdown {
+            return;
+        }
+        self.memberlist.handle_timeout(now, &mut self.state);
+        self.tick(now);
+    }
+
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.memberlist.poll_transmit()
+    }
+
+    fn poll_stream(&mut self) -> Option<OutboundStream> {
+        self.memberlist.poll_stream()
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        if self.state.status == SerfStatus::Shutdown {
+            return None;
+        }
+        let mut next = self.state.next_reap.min(self.state.next_reconnect);
+        for t in [self.memberlist.poll_timeout(), self.leave_deadline()]
+            .into_iter()
+            .flatten()
+        {
+            next = next.min(t);
+        }
+        if let Some((t, _)) = self.state.pending_prunes.iter().min_by_key(|(t, _)| *t) {
+            next = next.min(*t);
+        }
+        Some(next)
+    }
+}
+
+fn encode_meta(tags: &Tags, protocol_version: u8) -> Result<Vec<u8>, SerfError> {
+    let meta = if protocol_version < 3 {
+        encode_role_meta(tags)
+    } else {
+        encode_tags(tags, Dialect::GOSSIP)
+    };
+    if meta.len() > META_MAX_SIZE {
+        return Err(SerfError::TagsTooLarge {
+            len: meta.len(),
+            limit: META_MAX_SIZE,
+        });
+    }
+    Ok(meta)
+}
+
+impl State {
+    fn new_notify(&mut self) -> u64 {
+        self.next_notify += 1;
+        self.next_notify
+    }
+
+    fn broadcast_intent(&mut self, msg: Message) -> u64 {
+        let notify = self.new_notify();
+        self.intents.queue(Broadcast {
+            key: None,
+            message: msg.encode(Dialect::GOSSIP),
+            notify: Some(notify),
+        });
+        notify
+    }
+
+    fn collect_finished(&mut self) {
+        let finished = self.intents.take_finished();
+        self.finished_notifies.extend(finished);
+    }
+
+    fn finished(&mut self, notify: u64) -> bool {
+        let before = self.finished_notifies.len();
+        self.finished_notifies.retain(|n| *n != notify);
+        self.finished_notifies.len() != before
+    }
+
+    fn member_from_node(&self, node: &Node, status: MemberStatus) -> Member {
+        Member {
+            name: node.name.to_string_lossy(),
+            addr: node.ip().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            port: node.port,
+            tags: decode_tags(&node.meta).unwrap_or_default(),
+            status,
+            protocol: [node.vsn[0], node.vsn[1], node.vsn[2]],
+            delegate: [node.vsn[3], node.vsn[4], node.vsn[5]],
+        }
+    }
+
+    fn emit(&mut self, kind: MemberEventType, member: Member) {
+        self.events.push_back(Event::Member {
+            kind,
+            members: vec![member],
+        });
+    }
+
+    /// A join intent (Go `handleNodeJoinIntent`); true when it is news worth rebroadcasting.
+    fn handle_join_intent(&mut self, now: Instant, msg: &wire::Join) -> bool {
+        self.clock.witness(msg.ltime);
+        let name = msg.node.to_string_lossy();
+        let Some(m) = self.members.get_mut(&name) else {
+            return self.upsert_intent(now, name, IntentKind::Join, msg.ltime);
+        };
+        if msg.ltime <= m.status_ltime {
+            return false;
+        }
+        m.status_ltime = msg.ltime;
+        if m.member.status == MemberStatus::Leaving {
+            m.member.status = MemberStatus::Alive;
+        }
+        true
+    }
+
+    /// A leave intent (Go `handleNodeLeaveIntent`); true when it is news worth rebroadcasting.
+    fn handle_leave_intent(&mut self, now: Instant, msg: &wire::Leave) -> bool {
+        self.clock.witness(msg.ltime);
+        let name = msg.node.to_string_lossy();
+        let Some(m) = self.members.get_mut(&name) else {
+            return self.upsert_intent(now, name, IntentKind::Leave, msg.ltime);
+        };
+        if msg.ltime <= m.status_ltime {
+            return false;
+        }
+        if name == self.name && self.status == SerfStatus::Alive {
+            // Someone says we leave, but we do not: refute with a newer join intent.
+            let ltime = self.clock.time();
+            let join = wire::Join {
+                ltime,
+                node: self.name.as_str().into(),
+            };
+            self.clock.witness(ltime);
+            self.broadcast_intent(Message::Join(join));
+            return false;
+        }
+        m.status_ltime = msg.ltime;
+        match m.member.status {
+            MemberStatus::Alive => m.member.status = MemberStatus::Leaving,
+            MemberStatus::Failed => {
+                m.member.status = MemberStatus::Left;
+                m.leave_time = Some(now);
+                let member = m.member.clone();
+                self.emit(MemberEventType::Leave, member);
+            }
+            MemberStatus::Leaving | MemberStatus::Left => {}
+            MemberStatus::None => return false,
+        }
+        if msg.prune {
+            self.prune(now, &name);
+        }
+        true
+    }
+
+    /// Erases a member everywhere (force-leave with prune); a leaving one first gets time to go.
+    fn prune(&mut self, now: Instant, name: &str) {
+        match self.members.get(name).map(|m| m.member.status) {
+            Some(MemberStatus::Leaving) => {
+                let at = now + self.broadcast_timeout + self.leave_propagate_delay;
+                self.pending_prunes.push((at, name.to_string()));
+            }
+            Some(_) => self.erase(name),
+            None => {}
+        }
+    }
+
+    fn erase(&mut self, name: &str) {
+        if let Some(m) = self.members.remove(name) {
+            self.emit(MemberEventType::Reap, m.member);
+        }
+    }
+
+    fn upsert_intent(&mut self, now: Instant, name: String, kind: IntentKind, ltime: u64) -> bool {
+        match self.recent_intents.get_mut(&name) {
+            Some(existing) if ltime <= existing.ltime => false,
+            Some(existing) => {
+                *existing = Intent {
+                    kind,
+                    ltime,
+                    at: now,
+                };
+                true
+            }
+            None => {
+                self.recent_intents.insert(
+                    name,
+                    Intent {
+                        kind,
+                        ltime,
+                        at: now,
+                    },
+                );
+                true
+            }
+        }
+    }
+
+    fn reap(&mut self, now: Instant) {
+        let expired: Vec<String> = self
+            .members
+            .values()
+            .filter(|m| {
+                let timeout = match m.member.status {
+                    MemberStatus::Failed => self.reconnect_timeout,
+                    MemberStatus::Left => self.tombstone_timeout,
+                    _ => return false,
+                };
+                m.leave_time
+                    .is_some_and(|t| now.saturating_duration_since(t) > timeout)
+            })
+            .map(|m| m.member.name.clone())
+            .collect();
+        for name in expired {
+            self.erase(&name);
+        }
+        let timeout = self.recent_intent_timeout;
+        self.recent_intents
+            .retain(|_, i| now.saturating_duration_since(i.at) <= timeout);
+    }
+
+    /// With probability failed/alive, one random failed member to try joining again.
+    fn reconnect_target(&mut self) -> Option<SocketAddr> {
+        let failed: Vec<SocketAddr> = self
+            .members
+            .values()
+            .filter(|m| m.member.status == MemberStatus::Failed)
+            .map(|m| SocketAddr::new(m.member.addr, m.member.port))
+            .collect();
+        if failed.is_empty() {
+            return None;
+        }
+        let left = self
+            .members
+            .values()
+            .filter(|m| m.member.status == MemberStatus::Left)
+            .count();
+        let alive = (self.members.len() - failed.len() - left).max(1);
+        let probability = failed.len() as f64 / alive as f64;
+        if self.rng.random::<f64>() > probability {
+            return None;
+        }
+        Some(failed[self.rng.random_range(0..failed.len())])
+    }
+
+    /// serf's push/pull state: clocks, every member's status time, left members, event buffer.
+    fn local_state(&self) -> Vec<u8> {
+        let status_ltimes = self
+            .members
+            .iter()
+            .map(|(name, m)| (GoString::from(name.as_str()), m.status_ltime))
+            .collect();
+        let left_members = self
+            .members
+            .values()
+            .filter(|m| m.member.status == MemberStatus::Left)
+            .map(|m| GoString::from(m.member.name.as_str()))
+            .collect();
+        let pp = wire::PushPull {
+            ltime: self.clock.time(),
+            status_ltimes,
+            left_members,
+            event_ltime: self.event_clock.time(),
+            events: vec![None; EVENT_BUFFER],
+            query_ltime: self.query_clock.time(),
+        };
+        Message::PushPull(pp).encode(Dialect::GOSSIP)
+    }
+}
+
+impl Delegate for State {
+    fn notify_msg(&mut self, now: Instant, msg: &[u8]) {
+        let Ok(decoded) = Message::decode(msg) else {
+            return;
+        };
+        let rebroadcast = match &decoded {
+            Message::Join(j) => self.handle_join_intent(now, j),
+            Message::Leave(l) => self.handle_leave_intent(now, l),
+            _ => false,
+        };
+        if rebroadcast {
+            self.intents.queue(Broadcast {
+                key: None,
+                message: msg.to_vec(),
+                notify: None,
+            });
+        }
+    }
+
+    fn get_broadcasts(&mut self, overhead: usize, limit: usize) -> Vec<Vec<u8>> {
+        self.intents
+            .get_broadcasts(overhead, limit, self.members.len())
+    }
+
+    fn local_state(&mut self, _join: bool) -> Vec<u8> {
+        State::local_state(self)
+    }
+
+    fn merge_remote_state(&mut self, now: Instant, buf: &[u8], _join: bool) {
+        let Ok(Message::PushPull(pp)) = Message::decode(buf) else {
+            return;
+        };
+        if pp.ltime > 0 {
+            self.clock.witness(pp.ltime - 1);
+        }
+        if pp.event_ltime > 0 {
+            self.event_clock.witness(pp.event_ltime - 1);
+        }
+        if pp.query_ltime > 0 {
+            self.query_clock.witness(pp.query_ltime - 1);
+        }
+        for name in &pp.left_members {
+            let ltime = pp.status_ltimes.get(name).copied().unwrap_or(0) + 1;
+            self.handle_leave_intent(
+                now,
+                &wire::Leave {
+                    ltime,
+                    node: name.clone(),
+                    prune: false,
+                },
+            );
+        }
+        for (name, ltime) in &pp.status_ltimes {
+            if !pp.left_members.contains(name) {
+                self.handle_join_intent(
+                    now,
+                    &wire::Join {
+                        ltime: *ltime,
+                        node: name.clone(),
+                    },
+                );
+            }
+        }
+    }
+
+    fn notify_join(&mut self, _now: Instant, node: &Node) {
+        let name = node.name.to_string_lossy();
+        let member = self.member_from_node(node, MemberStatus::Alive);
+        match self.members.get_mut(&name) {
+            None => {
+                let mut state = MemberState {
+                    member,
+                    status_ltime: 0,
+                    leave_time: None,
+                };
+                if let Some(intent) = self.recent_intents.get(&name) {
+                    state.status_ltime = intent.ltime;
+                    if intent.kind == IntentKind::Leave {
+                        state.member.status = MemberStatus::Leaving;
+                    }
+                }
+                self.members.insert(name.clone(), state);
+            }
+            Some(m) => {
+                m.member = member;
+                m.leave_time = None;
+            }
+        }
+        let member = self.members[&name].member.clone();
+        self.emit(MemberEventType::Join, member);
+    }
+
+    fn notify_leave(&mut self, now: Instant, node: &Node) {
+        let name = node.name.to_string_lossy();
+        let Some(m) = self.members.get_mut(&name) else {
+            return;
+        };
+        // A leave intent makes it left; so does memberlist's own "left" (dead from itself) when
+        // the intent was lost: better than Go, which reports that node as failed.
+        let (status, kind) = match (m.member.status, node.state) {
+            (MemberStatus::Leaving, _) | (MemberStatus::Alive, NodeState::Left) => {
+                (MemberStatus::Left, MemberEventType::Leave)
+            }
+            (MemberStatus::Alive, _) => (MemberStatus::Failed, MemberEventType::Failed),
+            _ => return,
+        };
+        m.member.status = status;
+        m.leave_time = Some(now);
+        let member = m.member.clone();
+        self.emit(kind, member);
+    }
+
+    fn notify_update(&mut self, _now: Instant, node: &Node) {
+        let name = node.name.to_string_lossy();
+        let Some(status) = self.members.get(&name).map(|m| m.member.status) else {
+            return;
+        };
+        let member = self.member_from_node(node, status);
+        if let Some(m) = self.members.get_mut(&name) {
+            m.member = member.clone();
+        }
+        self.emit(MemberEventType::Update, member);
+    }
+
+    fn join_complete(&mut self, id: u64, contacted: usize, errors: Vec<String>) {
+        let Some(_ignore_old) = self.user_joins.remove(&id) else {
+            return;
+        };
+        let result = if contacted > 0 {
+            // Tell the cluster we joined, ordered by our member clock.
+            let ltime = self.clock.time();
+            self.clock.witness(ltime);
+            let join = wire::Join {
+                ltime,
+                node: self.name.as_str().into(),
+            };
+            if let Some(me) = self.members.get_mut(&self.name) {
+                me.status_ltime = me.status_ltime.max(ltime);
+            }
+            self.broadcast_intent(Message::Join(join));
+            Ok(contacted)
+        } else {
+            Err(errors.join("; "))
+        };
+        self.completions.push_back(Completion::Join { id, result });
+    }
+}
