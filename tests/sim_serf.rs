@@ -30,14 +30,8 @@ fn name(i: usize) -> String {
 
 fn new_serf(world: &mut World, i: usize) -> Serf {
     let mut config = Config::new(Profile::Lan, &name(i), addr(i));
-    config.tags.insert(
-        "role".into(),
-        if i % 2 == 0 {
-            "web".into()
-        } else {
-            "db".into()
-        },
-    );
+    let role = if i.is_multiple_of(2) { "web" } else { "db" };
+    config.tags.insert("role".into(), role.into());
     let seed = world.node_seed();
     Serf::new(config, world.now(), seed).expect("valid config")
 }
