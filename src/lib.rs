@@ -5,6 +5,7 @@
 
 pub mod ffi;
 pub mod memberlist;
+pub mod runtime;
 pub mod serf;
 pub mod sim;
 pub mod wire;

@@ -362,6 +362,7 @@ impl Memberlist {
 
     /// The framed error reply for a stream request that could not be read.
     pub fn stream_error_reply(&mut self, error: &str) -> Vec<u8> {
+        self.stats.malformed += 1;
         let msg = Message::Err(ErrResp {
             error: error.into(),
         });

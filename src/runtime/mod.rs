@@ -1,0 +1,19 @@
+//! The I/O runtime: one background thread per node that moves bytes between real sockets and a
+//! sans-I/O [`Machine`](crate::memberlist::machine::Machine), the real-socket twin of
+//! [`crate::sim`].
+//!
+//! [`bind`] opens the UDP socket and TCP listener memberlist shares one port between;
+//! [`Runtime::spawn`] starts the `mio` loop that owns them and the machine; the returned
+//! [`RuntimeHandle`] sends closures to run on that thread (API calls) and stops it. The loop
+//! sleeps in `poll` until a socket is ready, a command arrives or the machine's next deadline
+//! passes; nothing in it panics on network errors, they are counted in [`RuntimeStats`].
+
+mod conn;
+mod event_loop;
+mod handle;
+mod sockets;
+mod stats;
+
+pub use handle::{Runtime, RuntimeError, RuntimeHandle};
+pub use sockets::{bind, Sockets};
+pub use stats::RuntimeStats;
