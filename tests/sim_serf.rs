@@ -31,7 +31,7 @@ fn name(i: usize) -> String {
 fn new_serf(world: &mut World, i: usize) -> Serf {
     let mut config = Config::new(Profile::Lan, &name(i), addr(i));
     let role = if i.is_multiple_of(2) { "web" } else { "db" };
-    config.tags.insert("role".into(), role.into());
+    config.tags.insert("role".to_string(), role.to_string());
     let seed = world.node_seed();
     Serf::new(config, world.now(), seed).expect("valid config")
 }
@@ -69,7 +69,7 @@ fn members_join_with_tags_and_the_join_completes() {
     );
     let m = world.machine(3).member(&name(4)).expect("known").clone();
     assert_eq!(
-        m.tags.get(&"role".into()).map(|v| v.to_string()),
+        m.tags.get("role").cloned(),
         Some("web".to_string()),
         "seed {s}"
     );

@@ -3,8 +3,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::member::Tags;
 use crate::memberlist::{self, Profile};
-use crate::wire::serf::Tags;
 
 /// Serf protocol range this implementation speaks.
 pub const PROTOCOL_VERSION_MIN: u8 = 2;

@@ -13,13 +13,14 @@ use thiserror::Error;
 use super::config::{Config, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN};
 use super::event::{Completion, Event, MemberEventType};
 use super::lamport::LamportClock;
+use super::member::Tags;
 use super::member::{Member, MemberStatus};
 use crate::memberlist::broadcast::{Broadcast, BroadcastQueue};
 use crate::memberlist::machine::{self, Machine, StreamStatus};
 use crate::memberlist::{Delegate, Memberlist, Node, OutboundStream, Transmit, META_MAX_SIZE};
 use crate::wire::memberlist::NodeState;
 use crate::wire::msgpack::{Dialect, GoString};
-use crate::wire::serf::{self as wire, decode_tags, encode_role_meta, encode_tags, Message, Tags};
+use crate::wire::serf::{self as wire, decode_tags, encode_role_meta, encode_tags, Message};
 
 /// Ring size of serf's event buffer, as carried in push/pull.
 const EVENT_BUFFER: usize = 512;
@@ -447,10 +448,14 @@ impl Machine for Serf {
 }
 
 fn encode_meta(tags: &Tags, protocol_version: u8) -> Result<Vec<u8>, SerfError> {
+    let tags: wire::Tags = tags
+        .iter()
+        .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
+        .collect();
     let meta = if protocol_version < 3 {
-        encode_role_meta(tags)
+        encode_role_meta(&tags)
     } else {
-        encode_tags(tags, Dialect::GOSSIP)
+        encode_tags(&tags, Dialect::GOSSIP)
     };
     if meta.len() > META_MAX_SIZE {
         return Err(SerfError::TagsTooLarge {
@@ -493,7 +498,11 @@ impl State {
             name: node.name.to_string_lossy(),
             addr: node.ip().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
             port: node.port,
-            tags: decode_tags(&node.meta).unwrap_or_default(),
+            tags: decode_tags(&node.meta)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k.to_string_lossy(), v.to_string_lossy()))
+                .collect(),
             status,
             protocol: [node.vsn[0], node.vsn[1], node.vsn[2]],
             delegate: [node.vsn[3], node.vsn[4], node.vsn[5]],

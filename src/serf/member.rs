@@ -1,9 +1,11 @@
 //! A serf member: memberlist's node plus tags and serf's own status.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::wire::serf::Tags;
+/// A member's tags. Tags from peers that are not valid UTF-8 are shown lossily.
+pub type Tags = BTreeMap<String, String>;
 
 /// Serf's view of a member's state (`MemberStatus`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

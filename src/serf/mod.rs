@@ -11,4 +11,4 @@ pub use config::{Config, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN};
 pub use core::{Serf, SerfError, SerfStatus};
 pub use event::{Completion, Event, MemberEventType};
 pub use lamport::LamportClock;
-pub use member::{Member, MemberStatus};
+pub use member::{Member, MemberStatus, Tags};

@@ -83,6 +83,27 @@ impl DecodeError {
         self
     }
 
+    /// Whether more input could complete the value (the buffer simply ended too early).
+    pub fn is_incomplete(&self) -> bool {
+        matches!(
+            self.kind,
+            ErrorKind::Truncated { .. } | ErrorKind::LengthExceedsInput { .. }
+        )
+    }
+
+    /// For a buffer known to be complete (decrypted or decompressed): running out of input
+    /// there is corruption, not a reason to wait for more.
+    pub fn in_complete_buffer(self) -> Self {
+        if self.is_incomplete() {
+            DecodeError {
+                kind: ErrorKind::Malformed("inner payload ends early"),
+                ..self
+            }
+        } else {
+            self
+        }
+    }
+
     /// Shifts the offset when an inner buffer was decoded at `base` within an outer one.
     pub fn at_base(mut self, base: usize) -> Self {
         self.offset += base;

@@ -58,7 +58,7 @@ impl PushPull {
                 available: dec.remaining(),
             }));
         }
-        let mut states = Vec::with_capacity(nodes);
+        let mut states = Vec::with_capacity(nodes.min(64));
         for _ in 0..nodes {
             states.push(PushNodeState::decode(dec)?);
         }

@@ -87,6 +87,26 @@ pub fn decode(
     buf: &[u8],
     dialer: bool,
 ) -> DecodeResult<(StreamMessage, usize)> {
+    if buf.is_empty() {
+        return Err(DecodeError::new(ErrorKind::Truncated { needed: 1 }, 0));
+    }
+    // On a stream, a declared length running past what arrived so far means "read more".
+    decode_frame(opts, buf, dialer).map_err(|e| match e.kind {
+        ErrorKind::LengthExceedsInput { len, available } => DecodeError {
+            kind: ErrorKind::Truncated {
+                needed: len.saturating_sub(available).max(1),
+            },
+            ..e
+        },
+        _ => e,
+    })
+}
+
+fn decode_frame(
+    opts: &WireOptions,
+    buf: &[u8],
+    dialer: bool,
+) -> DecodeResult<(StreamMessage, usize)> {
     let body = if dialer {
         buf
     } else {
@@ -131,8 +151,11 @@ fn decode_encrypted(opts: &WireOptions, body: &[u8]) -> DecodeResult<(StreamMess
     let plain = keyring
         .decrypt(sealed, &aad)
         .map_err(|e| e.at_base(ENCRYPT_HEADER_LEN))?;
-    let msg = decode_plain(&mut Decoder::new(&plain))
-        .map_err(|e| DecodeError::new(e.kind, ENCRYPT_HEADER_LEN).in_field("decrypted stream"))?;
+    let msg = decode_plain(&mut Decoder::new(&plain)).map_err(|e| {
+        e.in_complete_buffer()
+            .at_base(ENCRYPT_HEADER_LEN)
+            .in_field("decrypted stream")
+    })?;
     Ok((msg, ENCRYPT_HEADER_LEN + len))
 }
 
@@ -142,8 +165,9 @@ fn decode_plain(dec: &mut Decoder<'_>) -> DecodeResult<StreamMessage> {
         dec.take(1)?;
         let at = dec.position();
         let inner = compress::decode_body(dec, compress::MAX_STREAM_DECOMPRESSED)?;
-        return decode_message(&mut Decoder::new(&inner))
-            .map_err(|e| DecodeError::new(e.kind, at).in_field("decompressed stream"));
+        return decode_message(&mut Decoder::new(&inner)).map_err(|e| {
+            DecodeError::new(e.in_complete_buffer().kind, at).in_field("decompressed stream")
+        });
     }
     decode_message(dec)
 }

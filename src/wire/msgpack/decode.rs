@@ -240,7 +240,7 @@ impl<'a> Decoder<'a> {
             0xc4..=0xc6 => Value::Bytes(self.bytes()?.to_vec()),
             0x80..=0x8f | 0xde | 0xdf => self.nested(|d| {
                 let n = d.map_len()?;
-                let mut entries = Vec::with_capacity(n);
+                let mut entries = Vec::with_capacity(n.min(64));
                 for _ in 0..n {
                     entries.push((d.value()?, d.value()?));
                 }
@@ -248,7 +248,7 @@ impl<'a> Decoder<'a> {
             })?,
             0x90..=0x9f | 0xdc | 0xdd => self.nested(|d| {
                 let n = d.array_len()?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(n.min(64));
                 for _ in 0..n {
                     items.push(d.value()?);
                 }

@@ -223,6 +223,9 @@ impl Field for f64 {
     }
 }
 
+/// Most elements reserved up front for a decoded array, whatever count it declares.
+const PREALLOCATE_LIMIT: usize = 64;
+
 /// A Go pointer, slice or map that may be nil: `None` is msgpack nil.
 impl<T: Field> Field for Option<T> {
     fn encode(&self, enc: &mut Encoder<'_>) {
@@ -257,7 +260,8 @@ impl<T: Field> Field for Vec<T> {
     fn decode(dec: &mut Decoder<'_>) -> DecodeResult<Self> {
         dec.nested(|dec| {
             let n = dec.array_len()?;
-            let mut out = Vec::with_capacity(n);
+            // The count is only a claim until the elements are read: reserve a bounded amount.
+            let mut out = Vec::with_capacity(n.min(PREALLOCATE_LIMIT));
             for _ in 0..n {
                 out.push(T::decode(dec)?);
             }
