@@ -3,9 +3,12 @@
 //! Layers (see `design.md`): [`wire`] holds the byte formats; the protocol cores, runtime, C ABI
 //! and agent build on it.
 
+pub mod api;
 pub mod ffi;
 pub mod memberlist;
 pub mod runtime;
 pub mod serf;
 pub mod sim;
 pub mod wire;
+
+pub use api::{Error, Options, Serf};

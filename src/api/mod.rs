@@ -1,0 +1,363 @@
+//! The embeddable Rust API: a serf node running on its own background thread.
+//!
+//! [`Serf::create`] binds the sockets, starts the protocol thread and returns a handle usable from
+//! any thread. Calls are commands to that thread; none of them blocks the protocol. Events arrive
+//! in a bounded queue with a pollable file descriptor. This is the surface the C ABI wraps.
+
+mod event_queue;
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Sender};
+use thiserror::Error;
+
+pub use event_queue::{event_queue, EventReceiver, EventSender};
+
+use crate::memberlist::machine::{Machine, StreamStatus};
+use crate::memberlist::{OutboundStream, Profile, Transmit};
+use crate::runtime::{self, Runtime, RuntimeError, RuntimeHandle};
+use crate::serf::{self as core, Completion, Event, Member, SerfError, Tags};
+use crate::wire::memberlist::keyring::{KeyError, Keyring};
+
+/// The port memberlist uses when an address gives none.
+pub const DEFAULT_PORT: u16 = 7946;
+
+/// Why an API call failed.
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error(transparent)]
+    Serf(#[from] SerfError),
+    #[error("cannot bind {addr}: {source}")]
+    Bind { addr: SocketAddr, source: io::Error },
+    #[error("invalid address {0:?}")]
+    Address(String),
+    #[error("an advertise address is needed when binding to {0}")]
+    NoAdvertise(IpAddr),
+    #[error("invalid encryption key: {0}")]
+    Key(#[from] KeyError),
+    #[error("failed to join any of the addresses: {0}")]
+    JoinFailed(String),
+    #[error("timed out waiting for {0}")]
+    Timeout(&'static str),
+    #[error("the node has shut down")]
+    Stopped,
+    #[error("internal error: {0}")]
+    Internal(String),
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
+}
+
+impl From<RuntimeError> for Error {
+    fn from(e: RuntimeError) -> Error {
+        match e {
+            RuntimeError::Stopped => Error::Stopped,
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}
+
+/// How to start a node. `Options::new(name)` gives HashiCorp's defaults.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub name: String,
+    /// Where to listen (UDP and TCP); port 0 picks a free port.
+    pub bind: SocketAddr,
+    /// What to announce to peers; by default the bound address.
+    pub advertise: Option<SocketAddr>,
+    pub profile: Profile,
+    pub tags: Tags,
+    /// Encryption keys (16, 24 or 32 bytes), the first one primary; empty disables encryption.
+    pub keys: Vec<Vec<u8>>,
+    /// Serf protocol version, 2 to 5 (HashiCorp's library defaults to 4, its agent to 5).
+    pub protocol_version: u8,
+    /// Events the application may leave unread before new ones are dropped (and counted).
+    pub event_queue_capacity: usize,
+    /// Seed for the protocol's random choices; `None` draws one from the OS.
+    pub seed: Option<u64>,
+}
+
+impl Options {
+    pub fn new(name: &str) -> Options {
+        Options {
+            name: name.to_string(),
+            bind: SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)),
+            advertise: None,
+            profile: Profile::Lan,
+            tags: Tags::new(),
+            keys: Vec::new(),
+            protocol_version: 4,
+            event_queue_capacity: 1024,
+            seed: None,
+        }
+    }
+}
+
+/// The machine the runtime drives: the serf core, plus delivery of its events to the application
+/// and of command completions to the callers waiting for them.
+struct Node {
+    serf: core::Serf,
+    events: EventSender<Event>,
+    join_waiters: HashMap<u64, Sender<Result<usize, String>>>,
+    leave_waiters: Vec<Sender<Result<(), String>>>,
+}
+
+impl Node {
+    fn deliver(&mut self) {
+        while let Some(event) = self.serf.poll_event() {
+            self.events.push(event);
+        }
+        while let Some(c) = self.serf.poll_completion() {
+            match c {
+                Completion::Join { id, result } => {
+                    if let Some(tx) = self.join_waiters.remove(&id) {
+                        let _ = tx.send(result);
+                    }
+                }
+                Completion::Leave { result } => {
+                    for tx in self.leave_waiters.drain(..) {
+                        let _ = tx.send(result.clone());
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Machine for Node {
+    fn handle_packet(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        self.serf.handle_packet(now, from, datagram);
+        self.deliver();
+    }
+
+    fn handle_stream_request(&mut self, now: Instant, data: &[u8]) -> StreamStatus {
+        let status = self.serf.handle_stream_request(now, data);
+        self.deliver();
+        status
+    }
+
+    fn handle_stream_reply(&mut self, now: Instant, id: u64, data: &[u8], eof: bool) -> bool {
+        let done = self.serf.handle_stream_reply(now, id, data, eof);
+        self.deliver();
+        done
+    }
+
+    fn handle_stream_failure(&mut self, now: Instant, id: u64, error: String) {
+        self.serf.handle_stream_failure(now, id, error);
+        self.deliver();
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.serf.handle_timeout(now);
+        self.deliver();
+    }
+
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.serf.poll_transmit()
+    }
+
+    fn poll_stream(&mut self) -> Option<OutboundStream> {
+        self.serf.poll_stream()
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.serf.poll_timeout()
+    }
+}
+
+/// A running serf node. Every method may be called from any thread.
+pub struct Serf {
+    runtime: RuntimeHandle<Node>,
+    events: EventReceiver<Event>,
+    name: String,
+    /// Longest a join may take: memberlist's TCP timeout plus slack.
+    join_timeout: Duration,
+    /// Longest a graceful leave may take: two broadcast timeouts, the propagate delay, slack.
+    leave_timeout: Duration,
+}
+
+impl Serf {
+    /// Binds the sockets and starts the node.
+    pub fn create(options: Options) -> Result<Serf, Error> {
+        let sockets = runtime::bind(options.bind).map_err(|source| Error::Bind {
+            addr: options.bind,
+            source,
+        })?;
+        let bound = sockets.local_addr();
+        let advertise = match options.advertise {
+            Some(a) if a.port() == 0 => SocketAddr::new(a.ip(), bound.port()),
+            Some(a) => a,
+            None if bound.ip().is_unspecified() => return Err(Error::NoAdvertise(bound.ip())),
+            None => bound,
+        };
+        let mut config = core::Config::new(options.profile, &options.name, advertise);
+        config.tags = options.tags;
+        config.protocol_version = options.protocol_version;
+        if let Some((primary, others)) = options.keys.split_first() {
+            config.memberlist.wire.keyring = Some(Keyring::new(primary, others)?);
+        }
+        let join_timeout = config.memberlist.tcp_timeout + Duration::from_secs(1);
+        let leave_timeout =
+            config.broadcast_timeout * 2 + config.leave_propagate_delay + Duration::from_secs(2);
+        let seed = options.seed.unwrap_or_else(random_seed);
+        let serf = core::Serf::new(config, Instant::now(), seed)?;
+        let (tx, events) = event_queue(options.event_queue_capacity)?;
+        let mut node = Node {
+            serf,
+            events: tx,
+            join_waiters: HashMap::new(),
+            leave_waiters: Vec::new(),
+        };
+        node.deliver();
+        let runtime = Runtime::spawn(sockets, node, &options.name).map_err(Error::Io)?;
+        Ok(Serf {
+            runtime,
+            events,
+            name: options.name,
+            join_timeout,
+            leave_timeout,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The address the sockets are bound to (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.runtime.local_addr()
+    }
+
+    /// Joins the cluster through any of `addrs` (`host`, `host:port`, or `name/host:port`);
+    /// returns how many nodes were contacted. `ignore_old` skips user events sent before the join.
+    pub fn join<S: AsRef<str>>(&self, addrs: &[S], ignore_old: bool) -> Result<usize, Error> {
+        let addrs = addrs
+            .iter()
+            .map(|a| resolve(a.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let addrs: Vec<SocketAddr> = addrs.into_iter().flatten().collect();
+        let (tx, rx) = bounded(1);
+        let started = self
+            .runtime
+            .run(move |node, now| -> Result<bool, SerfError> {
+                let id = node.serf.join(now, &addrs, ignore_old)?;
+                if let Some(id) = id {
+                    node.join_waiters.insert(id, tx);
+                }
+                Ok(id.is_some())
+            })??;
+        if !started {
+            return Ok(0);
+        }
+        match rx.recv_timeout(self.join_timeout) {
+            Ok(Ok(n)) => Ok(n),
+            Ok(Err(e)) => Err(Error::JoinFailed(e)),
+            Err(_) => Err(Error::Timeout("the join")),
+        }
+    }
+
+    /// Every known member, self included, failed and left ones until reaped.
+    pub fn members(&self) -> Result<Vec<Member>, Error> {
+        Ok(self.runtime.run(|node, _| node.serf.members())?)
+    }
+
+    pub fn local_member(&self) -> Result<Member, Error> {
+        Ok(self.runtime.run(|node, _| node.serf.local_member())?)
+    }
+
+    /// Replaces the local tags and gossips them.
+    pub fn set_tags(&self, tags: Tags) -> Result<(), Error> {
+        Ok(self
+            .runtime
+            .run(move |node, now| node.serf.set_tags(now, tags))??)
+    }
+
+    /// Leaves gracefully: announces it, waits for the announcement to spread, then stops
+    /// gossiping. The node stays up (answering nothing new) until [`shutdown`](Self::shutdown).
+    pub fn leave(&self) -> Result<(), Error> {
+        let (tx, rx) = bounded(1);
+        self.runtime
+            .run(move |node, now| -> Result<(), SerfError> {
+                node.leave_waiters.push(tx);
+                node.serf.leave(now)
+            })??;
+        match rx.recv_timeout(self.leave_timeout) {
+            Ok(result) => result.map_err(Error::Internal),
+            Err(_) => Err(Error::Timeout("the leave")),
+        }
+    }
+
+    /// Announces that a failed member left; `prune` erases it from every member list.
+    pub fn force_leave(&self, node: &str, prune: bool) -> Result<(), Error> {
+        let node = node.to_string();
+        Ok(self
+            .runtime
+            .run(move |n, now| n.serf.force_leave(now, &node, prune))??)
+    }
+
+    /// The next event, waiting up to `timeout` (`None`: as long as it takes).
+    pub fn next_event(&self, timeout: Option<Duration>) -> Option<Event> {
+        self.events.recv(timeout)
+    }
+
+    /// The next event if one is queued.
+    pub fn try_event(&self) -> Option<Event> {
+        self.events.try_recv()
+    }
+
+    /// Readable exactly while events are queued; owned by the node, do not close it.
+    pub fn event_fd(&self) -> RawFd {
+        self.events.fd()
+    }
+
+    /// Events dropped because the application did not read them in time.
+    pub fn dropped_events(&self) -> u64 {
+        self.events.dropped()
+    }
+
+    /// Stops the node without leaving (peers will see it fail) and closes its sockets.
+    pub fn shutdown(self) -> Result<(), Error> {
+        Ok(self.runtime.shutdown()?)
+    }
+}
+
+/// Parses `host`, `host:port` or `name/host:port` (the name is only a hint, as in Go) into the
+/// addresses to try.
+pub fn resolve(addr: &str) -> Result<Vec<SocketAddr>, Error> {
+    let host = addr.rsplit_once('/').map_or(addr, |(_, a)| a);
+    if let Ok(sa) = host.parse::<SocketAddr>() {
+        return Ok(vec![sa]);
+    }
+    if let Ok(ip) = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+    {
+        return Ok(vec![SocketAddr::new(ip, DEFAULT_PORT)]);
+    }
+    let with_port = if host
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
+        host.to_string()
+    } else {
+        format!("{host}:{DEFAULT_PORT}")
+    };
+    let found: Vec<SocketAddr> = with_port
+        .to_socket_addrs()
+        .map_err(|_| Error::Address(addr.to_string()))?
+        .collect();
+    if found.is_empty() {
+        return Err(Error::Address(addr.to_string()));
+    }
+    Ok(found)
+}
+
+fn random_seed() -> u64 {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).expect("the operating system's random source is unavailable");
+    u64::from_le_bytes(b)
+}
