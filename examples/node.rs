@@ -4,7 +4,10 @@
 //!  [-encrypt=BASE64KEY] [-profile=lan|wan|local] [-protocol=N]`
 //!
 //! Prints one JSON object per line: first `{"event":"ready",...}`, then one per event. Reads
-//! commands on stdin, one per line: `members`, `tags K=V ...`, `leave` (graceful, then exit 0).
+//! commands on stdin, one per line: `members`, `tags K=V ...`, `event NAME PAYLOAD
+//! [coalesce=false]`, `query NAME PAYLOAD [node=N]... [tag=K=REGEX]... [timeout=MS] [ack]`,
+//! `keys install|use|remove|list [BASE64KEY]`, `leave` (graceful, then exit 0). It answers every
+//! query named `echo` with its payload.
 
 use std::io::{BufRead, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,7 +18,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::{json, Value};
 use serf::memberlist::Profile;
-use serf::serf::{Event, Member, Tags};
+use serf::serf::{Event, KeyOp, Member, QueryParams, QueryUpdate, Tags};
 use serf::{Options, Serf};
 
 fn main() {
@@ -39,6 +42,13 @@ fn main() {
             while !stop.load(Ordering::Relaxed) {
                 if let Some(event) = serf.next_event(Some(Duration::from_millis(100))) {
                     print(event_json(&event));
+                    if let Event::Query(q) = &event {
+                        if q.name == "echo" {
+                            if let Err(e) = serf.respond(q.ltime, q.id, &q.payload) {
+                                print(json!({"error": e.to_string()}));
+                            }
+                        }
+                    }
                 }
             }
         })
@@ -62,6 +72,20 @@ fn main() {
                     Err(e) => json!({"error": e}),
                 });
             }
+            ["event", name, rest @ ..] => {
+                let payload = rest
+                    .iter()
+                    .find(|w| !w.contains('='))
+                    .copied()
+                    .unwrap_or("");
+                let coalesce = !rest.contains(&"coalesce=false");
+                print(match serf.user_event(name, payload.as_bytes(), coalesce) {
+                    Ok(()) => json!({"event-sent": name}),
+                    Err(e) => json!({"error": e.to_string()}),
+                });
+            }
+            ["query", name, rest @ ..] => run_query(&serf, name, rest),
+            ["keys", op, rest @ ..] => run_keys(&serf, op, rest.first().copied()),
             ["leave"] => {
                 let result = serf.leave();
                 print(match &result {
@@ -123,6 +147,64 @@ fn parse(args: &[String]) -> Result<(Options, Vec<String>), String> {
     Ok((options, joins))
 }
 
+fn run_query(serf: &Serf, name: &str, args: &[&str]) {
+    let mut params = QueryParams::default();
+    let mut payload = "";
+    for arg in args {
+        if let Some(n) = arg.strip_prefix("node=") {
+            params.filter_nodes.push(n.to_string());
+        } else if let Some((k, v)) = arg.strip_prefix("tag=").and_then(|t| t.split_once('=')) {
+            params.filter_tags.insert(k.to_string(), v.to_string());
+        } else if let Some(ms) = arg.strip_prefix("timeout=").and_then(|t| t.parse().ok()) {
+            params.timeout = Some(Duration::from_millis(ms));
+        } else if *arg == "ack" {
+            params.request_ack = true;
+        } else {
+            payload = arg;
+        }
+    }
+    match serf.query(name, payload.as_bytes(), params) {
+        Ok(response) => {
+            let started = std::time::Instant::now();
+            for update in response.collect() {
+                print(match update {
+                    QueryUpdate::Ack { from } => json!({"event": "query-ack", "from": from}),
+                    QueryUpdate::Response { from, payload } => {
+                        json!({"event": "query-response", "from": from, "payload": String::from_utf8_lossy(&payload)})
+                    }
+                    QueryUpdate::Done => continue,
+                });
+            }
+            print(
+                json!({"event": "query-done", "name": name, "ms": started.elapsed().as_millis() as u64}),
+            );
+        }
+        Err(e) => print(json!({"error": e.to_string()})),
+    }
+}
+
+fn run_keys(serf: &Serf, op: &str, key: Option<&str>) {
+    let op = match op {
+        "install" => KeyOp::Install,
+        "use" => KeyOp::Use,
+        "remove" => KeyOp::Remove,
+        "list" => KeyOp::List,
+        other => return print(json!({"error": format!("unknown key operation {other:?}")})),
+    };
+    let key = match key.map(|k| STANDARD.decode(k)) {
+        Some(Ok(k)) => k,
+        Some(Err(e)) => return print(json!({"error": format!("bad key: {e}")})),
+        None if op == KeyOp::List => Vec::new(),
+        None => return print(json!({"error": "a base64 key is needed"})),
+    };
+    print(match serf.key_operation(op, &key) {
+        Ok(r) => {
+            json!({"keys": r.keys, "primary": r.primary_keys, "messages": r.messages, "nodes": r.num_nodes, "responses": r.num_resp, "errors": r.num_err, "error": r.error()})
+        }
+        Err(e) => json!({"error": e.to_string()}),
+    });
+}
+
 fn parse_tags(pairs: &[&str]) -> Result<Tags, String> {
     pairs
         .iter()
@@ -143,6 +225,13 @@ fn event_json(event: &Event) -> Value {
         Event::Member { kind, members } => {
             json!({"event": kind.as_str(), "members": members.iter().map(member_json).collect::<Vec<_>>()})
         }
+        Event::User(e) => {
+            json!({"event": "user", "name": e.name, "payload": String::from_utf8_lossy(&e.payload), "ltime": e.ltime, "coalesce": e.coalesce})
+        }
+        Event::Query(q) => {
+            json!({"event": "query", "name": q.name, "payload": String::from_utf8_lossy(&q.payload), "from": q.source, "ltime": q.ltime})
+        }
+        Event::Shutdown { reason } => json!({"event": "shutdown", "reason": reason}),
     }
 }
 

@@ -191,3 +191,29 @@ fn a_sixty_second_partition_heals_into_one_cluster() {
     );
     println!("healed after {:?}", world.elapsed());
 }
+
+#[test]
+fn a_user_event_reaches_every_node_exactly_once() {
+    let s = seed(15);
+    let n = 20;
+    let mut world = cluster(n, s);
+    assert!(
+        world.run_until_cond(Duration::from_secs(20), |w| all_alive(w, n)),
+        "seed {s}"
+    );
+    for i in 0..n {
+        world.with_machine(i, |serf, _| while serf.poll_event().is_some() {});
+    }
+    world.with_machine(3, |serf, now| {
+        serf.user_event(now, "deploy", b"v1", false).expect("event")
+    });
+    world.run_for(Duration::from_secs(10));
+    for i in 0..n {
+        let got = world.with_machine(i, |serf, _| {
+            std::iter::from_fn(|| serf.poll_event())
+                .filter(|e| matches!(e, serf::serf::Event::User(u) if u.name == "deploy"))
+                .count()
+        });
+        assert_eq!(got, 1, "seed {s}: node {i} got the event {got} times");
+    }
+}

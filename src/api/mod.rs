@@ -20,7 +20,10 @@ pub use event_queue::{event_queue, EventReceiver, EventSender};
 use crate::memberlist::machine::{Machine, StreamStatus};
 use crate::memberlist::{OutboundStream, Profile, Transmit};
 use crate::runtime::{self, Runtime, RuntimeError, RuntimeHandle};
-use crate::serf::{self as core, Completion, Event, Member, SerfError, Tags};
+use crate::serf::{
+    self as core, Completion, Event, KeyAggregate, KeyOp, Member, QueryParams, QueryUpdate,
+    SerfError, Tags,
+};
 use crate::wire::memberlist::keyring::{KeyError, Keyring};
 
 /// The port memberlist uses when an address gives none.
@@ -103,6 +106,8 @@ struct Node {
     events: EventSender<Event>,
     join_waiters: HashMap<u64, Sender<Result<usize, String>>>,
     leave_waiters: Vec<Sender<Result<(), String>>>,
+    query_waiters: HashMap<u64, Sender<QueryUpdate>>,
+    key_waiters: HashMap<u64, Sender<KeyAggregate>>,
 }
 
 impl Node {
@@ -120,6 +125,20 @@ impl Node {
                 Completion::Leave { result } => {
                     for tx in self.leave_waiters.drain(..) {
                         let _ = tx.send(result.clone());
+                    }
+                }
+                Completion::Query { handle, update } => {
+                    let done = update == QueryUpdate::Done;
+                    if let Some(tx) = self.query_waiters.get(&handle) {
+                        let _ = tx.send(update);
+                    }
+                    if done {
+                        self.query_waiters.remove(&handle);
+                    }
+                }
+                Completion::Keys { handle, result } => {
+                    if let Some(tx) = self.key_waiters.remove(&handle) {
+                        let _ = tx.send(result);
                     }
                 }
             }
@@ -210,6 +229,8 @@ impl Serf {
             events: tx,
             join_waiters: HashMap::new(),
             leave_waiters: Vec::new(),
+            query_waiters: HashMap::new(),
+            key_waiters: HashMap::new(),
         };
         node.deliver();
         let runtime = Runtime::spawn(sockets, node, &options.name).map_err(Error::Io)?;
@@ -298,6 +319,69 @@ impl Serf {
             .run(move |n, now| n.serf.force_leave(now, &node, prune))??)
     }
 
+    /// Sends a user event to every member (this node included).
+    pub fn user_event(&self, name: &str, payload: &[u8], coalesce: bool) -> Result<(), Error> {
+        let (name, payload) = (name.to_string(), payload.to_vec());
+        Ok(self
+            .runtime
+            .run(move |n, now| n.serf.user_event(now, &name, &payload, coalesce))??)
+    }
+
+    /// Sends a query; the returned handle yields acks and responses as they arrive and ends
+    /// when every member that passed the filters answered or the timeout passed.
+    pub fn query(
+        &self,
+        name: &str,
+        payload: &[u8],
+        params: QueryParams,
+    ) -> Result<QueryResponse, Error> {
+        let (name, payload) = (name.to_string(), payload.to_vec());
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let deadline = self
+            .runtime
+            .run(move |n, now| -> Result<Instant, SerfError> {
+                let timeout = params.timeout.unwrap_or_else(|| {
+                    let alive = n.serf.memberlist().num_alive();
+                    core::default_timeout(n.serf.memberlist().config().gossip_interval, alive)
+                });
+                let handle = n.serf.query(now, &name, &payload, &params)?;
+                n.query_waiters.insert(handle, tx);
+                Ok(now + timeout)
+            })??;
+        Ok(QueryResponse {
+            updates: rx,
+            deadline,
+            done: false,
+        })
+    }
+
+    /// Answers a query event (once, before its deadline).
+    pub fn respond(&self, ltime: u64, id: u32, payload: &[u8]) -> Result<(), Error> {
+        let payload = payload.to_vec();
+        Ok(self
+            .runtime
+            .run(move |n, now| n.serf.respond(now, ltime, id, &payload))??)
+    }
+
+    /// Runs a key operation on every member and waits for the aggregate result. `key` is the
+    /// raw key (ignored for [`KeyOp::List`]).
+    pub fn key_operation(&self, op: KeyOp, key: &[u8]) -> Result<KeyAggregate, Error> {
+        let key = key.to_vec();
+        let (tx, rx) = bounded(1);
+        let timeout = self
+            .runtime
+            .run(move |n, now| -> Result<Duration, SerfError> {
+                let alive = n.serf.memberlist().num_alive();
+                let timeout =
+                    core::default_timeout(n.serf.memberlist().config().gossip_interval, alive);
+                let handle = n.serf.key_operation(now, op, &key)?;
+                n.key_waiters.insert(handle, tx);
+                Ok(timeout)
+            })??;
+        rx.recv_timeout(timeout + Duration::from_secs(1))
+            .map_err(|_| Error::Timeout("the key operation"))
+    }
+
     /// The next event, waiting up to `timeout` (`None`: as long as it takes).
     pub fn next_event(&self, timeout: Option<Duration>) -> Option<Event> {
         self.events.recv(timeout)
@@ -321,6 +405,55 @@ impl Serf {
     /// Stops the node without leaving (peers will see it fail) and closes its sockets.
     pub fn shutdown(self) -> Result<(), Error> {
         Ok(self.runtime.shutdown()?)
+    }
+}
+
+/// The acks and responses to a query, as they arrive.
+pub struct QueryResponse {
+    updates: crossbeam_channel::Receiver<QueryUpdate>,
+    deadline: Instant,
+    done: bool,
+}
+
+impl QueryResponse {
+    /// When the query stops collecting at the latest.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// The next ack or response, waiting up to `timeout`; `None` once the query is done (or
+    /// nothing came in time; see [`is_done`](Self::is_done)).
+    pub fn next(&mut self, timeout: Duration) -> Option<QueryUpdate> {
+        if self.done {
+            return None;
+        }
+        match self.updates.recv_timeout(timeout) {
+            Ok(QueryUpdate::Done) | Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                self.done = true;
+                None
+            }
+            Ok(update) => Some(update),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Waits for the query to finish and returns every ack and response.
+    pub fn collect(mut self) -> Vec<QueryUpdate> {
+        let mut out = Vec::new();
+        while !self.done {
+            let left =
+                self.deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(1);
+            match self.next(left) {
+                Some(u) => out.push(u),
+                None if !self.done => break,
+                None => {}
+            }
+        }
+        out
     }
 }
 

@@ -1,6 +1,7 @@
 //! Serf's settings (`serf.DefaultConfig()`), wrapping memberlist's.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::member::Tags;
@@ -29,7 +30,18 @@ pub struct Config {
     pub tombstone_timeout: Duration,
     /// Intents about members not known yet are kept this long.
     pub recent_intent_timeout: Duration,
+    /// Largest user event (name + payload, and encoded); at most [`USER_EVENT_SIZE_CEILING`].
+    pub user_event_size_limit: usize,
+    pub query_size_limit: usize,
+    pub query_response_size_limit: usize,
+    /// Where key changes are persisted (JSON array of base64 keys), if anywhere.
+    pub keyring_file: Option<PathBuf>,
+    /// Resolve a name conflict by majority vote; the minority node shuts down.
+    pub enable_name_conflict_resolution: bool,
 }
+
+/// Hard ceiling for user events (`UserEventSizeLimit` const in Go).
+pub const USER_EVENT_SIZE_CEILING: usize = 9 * 1024;
 
 impl Config {
     pub fn new(profile: Profile, name: &str, advertise: SocketAddr) -> Config {
@@ -44,6 +56,11 @@ impl Config {
             reconnect_timeout: Duration::from_secs(24 * 3600),
             tombstone_timeout: Duration::from_secs(24 * 3600),
             recent_intent_timeout: Duration::from_secs(300),
+            user_event_size_limit: 512,
+            query_size_limit: 1024,
+            query_response_size_limit: 1024,
+            keyring_file: None,
+            enable_name_conflict_resolution: true,
         }
     }
 }

@@ -10,20 +10,22 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use thiserror::Error;
 
-use super::config::{Config, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN};
-use super::event::{Completion, Event, MemberEventType};
+use super::buffers::{EventBuffer, QueryBuffer};
+use super::config::{Config, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, USER_EVENT_SIZE_CEILING};
+use super::event::{Completion, Event, MemberEventType, QueryEvent, UserEvent};
+use super::internal::{self, KeyOp, CONFLICT_QUERY, INTERNAL_PREFIX};
 use super::lamport::LamportClock;
 use super::member::Tags;
 use super::member::{Member, MemberStatus};
+use super::query::{self, Collector, KeyAggregate, Pending, Purpose, QueryParams, QueryUpdate};
 use crate::memberlist::broadcast::{Broadcast, BroadcastQueue};
 use crate::memberlist::machine::{self, Machine, StreamStatus};
-use crate::memberlist::{Delegate, Memberlist, Node, OutboundStream, Transmit, META_MAX_SIZE};
+use crate::memberlist::{
+    ip_from_bytes, ip_to_bytes, Delegate, Memberlist, Node, OutboundStream, Transmit, META_MAX_SIZE,
+};
 use crate::wire::memberlist::NodeState;
-use crate::wire::msgpack::{Dialect, GoString};
+use crate::wire::msgpack::{Bytes, Dialect, GoString};
 use crate::wire::serf::{self as wire, decode_tags, encode_role_meta, encode_tags, Message};
-
-/// Ring size of serf's event buffer, as carried in push/pull.
-const EVENT_BUFFER: usize = 512;
 
 /// Why a serf command was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -38,6 +40,18 @@ pub enum SerfError {
     UnknownMember(String),
     #[error("protocol version {0} outside the supported range [{PROTOCOL_VERSION_MIN}, {PROTOCOL_VERSION_MAX}]")]
     ProtocolVersion(u8),
+    #[error("user event exceeds {0}")]
+    UserEventTooLarge(String),
+    #[error("query exceeds limit of {limit} bytes")]
+    QueryTooLarge { limit: usize },
+    #[error("Feature not supported")]
+    FeatureNotSupported,
+    #[error("failed to respond to key query: {0}")]
+    Respond(&'static str),
+    #[error("No pending queries matching ID")]
+    NoPendingQuery,
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 /// The node's own lifecycle (`SerfState`).
@@ -112,6 +126,47 @@ struct State {
     next_reconnect: Instant,
     leave: Option<LeavePhase>,
     rng: SmallRng,
+    /// Where responses to our queries come back to.
+    advertise: SocketAddr,
+    gossip_interval: Duration,
+    user_event_size_limit: usize,
+    query_size_limit: usize,
+    query_response_size_limit: usize,
+    keyring_file: Option<std::path::PathBuf>,
+    conflict_resolution: bool,
+    /// A `_serf_conflict` vote about our name is under way.
+    resolving_conflict: bool,
+    events_seen: EventBuffer,
+    queries_seen: QueryBuffer,
+    /// Events and queries older than these are not delivered (restored from a snapshot, or the
+    /// event time of the cluster at a join that ignores old events).
+    event_min_time: u64,
+    query_min_time: u64,
+    /// The pending join ignores old user events: raise `event_min_time` at its push/pull.
+    ignore_old_events: bool,
+    event_broadcasts: BroadcastQueue,
+    query_broadcasts: BroadcastQueue,
+    /// Our queries in flight, by Lamport time.
+    collectors: HashMap<u64, Collector>,
+    /// Queries we received and may still answer, by (Lamport time, id).
+    pending: HashMap<(u64, u32), Pending>,
+    /// Serf messages to send straight to an address, once memberlist is free to send them.
+    outbox: Vec<(SocketAddr, Vec<u8>)>,
+    /// Work that needs memberlist, done once memberlist has returned control.
+    actions: Vec<Action>,
+}
+
+/// Work the delegate cannot do while memberlist is calling it.
+enum Action {
+    /// Answer a key query: it changes memberlist's keyring.
+    KeyQuery {
+        op: KeyOp,
+        payload: Vec<u8>,
+        ltime: u64,
+        id: u32,
+    },
+    /// Another node claims our name: hold a vote.
+    ResolveConflict,
 }
 
 /// A serf node's protocol core.
@@ -124,6 +179,11 @@ impl Serf {
     pub fn new(mut config: Config, now: Instant, seed: u64) -> Result<Serf, SerfError> {
         if !(PROTOCOL_VERSION_MIN..=PROTOCOL_VERSION_MAX).contains(&config.protocol_version) {
             return Err(SerfError::ProtocolVersion(config.protocol_version));
+        }
+        if config.user_event_size_limit > USER_EVENT_SIZE_CEILING {
+            return Err(SerfError::Config(format!(
+                "user event size limit exceeds limit of {USER_EVENT_SIZE_CEILING} bytes"
+            )));
         }
         // serf maps every protocol version it speaks to memberlist protocol 2.
         config.memberlist.protocol_version = 2;
@@ -169,6 +229,25 @@ impl Serf {
             next_reconnect: now + config.reconnect_interval,
             leave: None,
             rng,
+            advertise: config.memberlist.advertise,
+            gossip_interval: config.memberlist.gossip_interval,
+            user_event_size_limit: config.user_event_size_limit,
+            query_size_limit: config.query_size_limit,
+            query_response_size_limit: config.query_response_size_limit,
+            keyring_file: config.keyring_file.clone(),
+            conflict_resolution: config.enable_name_conflict_resolution,
+            resolving_conflict: false,
+            events_seen: EventBuffer::new(),
+            queries_seen: QueryBuffer::new(),
+            event_min_time: 0,
+            query_min_time: 0,
+            ignore_old_events: false,
+            event_broadcasts: BroadcastQueue::new(config.memberlist.retransmit_mult),
+            query_broadcasts: BroadcastQueue::new(config.memberlist.retransmit_mult),
+            collectors: HashMap::new(),
+            pending: HashMap::new(),
+            outbox: Vec::new(),
+            actions: Vec::new(),
         };
         let memberlist = Memberlist::new(config.memberlist, meta, now, memberlist_seed, &mut state);
         Ok(Serf { memberlist, state })
@@ -239,6 +318,7 @@ impl Serf {
         }
         // With addresses, memberlist completes the join only when its streams finish, so the id
         // is registered before any completion can arrive.
+        self.state.ignore_old_events = ignore_old;
         let id = self.memberlist.join(now, addrs, &mut self.state);
         self.state.user_joins.insert(id, ignore_old);
         Ok(Some(id))
@@ -304,6 +384,151 @@ impl Serf {
         self.state.handle_leave_intent(now, &msg);
         self.state.broadcast_intent(Message::Leave(msg));
         Ok(())
+    }
+
+    /// Sends a user event to every member (and delivers it locally). `coalesce` lets receivers
+    /// that coalesce keep only the newest event of this name.
+    pub fn user_event(
+        &mut self,
+        now: Instant,
+        name: &str,
+        payload: &[u8],
+        coalesce: bool,
+    ) -> Result<(), SerfError> {
+        let limit = self.state.user_event_size_limit;
+        if name.len() + payload.len() > limit {
+            return Err(SerfError::UserEventTooLarge(format!(
+                "configured limit of {limit} bytes before encoding"
+            )));
+        }
+        let msg = wire::UserEventMessage {
+            ltime: self.state.event_clock.time(),
+            name: name.into(),
+            payload: Some(Bytes(payload.to_vec())),
+            cc: coalesce,
+        };
+        let encoded = Message::UserEvent(msg.clone()).encode(Dialect::GOSSIP);
+        if encoded.len() > limit {
+            return Err(SerfError::UserEventTooLarge(format!(
+                "configured limit of {limit} bytes after encoding"
+            )));
+        }
+        self.state.event_clock.increment();
+        self.state.handle_user_event(&msg);
+        self.state.event_broadcasts.queue(Broadcast {
+            key: None,
+            message: encoded,
+            notify: None,
+        });
+        self.after(now);
+        Ok(())
+    }
+
+    /// Sends a query; its acks and responses arrive as [`Completion::Query`] with the returned
+    /// handle, ending with [`QueryUpdate::Done`].
+    pub fn query(
+        &mut self,
+        now: Instant,
+        name: &str,
+        payload: &[u8],
+        params: &QueryParams,
+    ) -> Result<u64, SerfError> {
+        let handle = self
+            .state
+            .start_query(now, name, payload, params, Purpose::User)?;
+        self.after(now);
+        Ok(handle)
+    }
+
+    /// Answers a received query (once, before its deadline).
+    pub fn respond(
+        &mut self,
+        now: Instant,
+        ltime: u64,
+        id: u32,
+        payload: &[u8],
+    ) -> Result<(), SerfError> {
+        let result = self.state.respond(now, ltime, id, payload);
+        self.after(now);
+        result
+    }
+
+    /// Runs a key operation on every member: [`Completion::Keys`] reports the aggregate.
+    /// `key` is the raw key (ignored for [`KeyOp::List`]).
+    pub fn key_operation(&mut self, now: Instant, op: KeyOp, key: &[u8]) -> Result<u64, SerfError> {
+        let key = if op == KeyOp::List { &[][..] } else { key };
+        let payload = internal::key_request_payload(key);
+        let agg = KeyAggregate {
+            num_nodes: self.state.alive_count(),
+            ..Default::default()
+        };
+        let handle = self.state.start_query(
+            now,
+            op.query_name(),
+            &payload,
+            &QueryParams::default(),
+            Purpose::Keys(agg),
+        )?;
+        self.after(now);
+        Ok(handle)
+    }
+
+    /// Does what the delegate had to put off (work needing memberlist) and sends queued
+    /// messages. Called after every input.
+    fn after(&mut self, now: Instant) {
+        while !self.state.actions.is_empty() || !self.state.outbox.is_empty() {
+            for action in std::mem::take(&mut self.state.actions) {
+                match action {
+                    Action::KeyQuery {
+                        op,
+                        payload,
+                        ltime,
+                        id,
+                    } => {
+                        let limit = self.state.query_response_size_limit;
+                        let (me, file) = (self.state.name.clone(), self.state.keyring_file.clone());
+                        let fits = |p: &[u8]| {
+                            query::response_message(ltime, id, &me, false, Some(p.to_vec()))
+                                .encode(Dialect::GOSSIP)
+                                .len()
+                                <= limit
+                        };
+                        let keyring = self.memberlist.wire_options_mut().keyring.as_mut();
+                        let answer = internal::answer_key_query(
+                            op,
+                            &payload,
+                            keyring,
+                            file.as_deref(),
+                            fits,
+                        );
+                        let _ = self.state.respond(now, ltime, id, &answer);
+                    }
+                    Action::ResolveConflict => {
+                        let payload = self.state.name.clone().into_bytes();
+                        let purpose = Purpose::Conflict {
+                            responses: 0,
+                            matching: 0,
+                        };
+                        if self
+                            .state
+                            .start_query(
+                                now,
+                                CONFLICT_QUERY,
+                                &payload,
+                                &QueryParams::default(),
+                                purpose,
+                            )
+                            .is_err()
+                        {
+                            self.state.resolving_conflict = false;
+                        }
+                    }
+                }
+            }
+            for (to, msg) in std::mem::take(&mut self.state.outbox) {
+                self.memberlist.send_packet(to, &msg, &mut self.state);
+            }
+        }
     }
 
     /// Stops without leaving: peers will see this node fail.
@@ -383,6 +608,7 @@ impl Serf {
         for name in due {
             self.state.erase(&name);
         }
+        self.state.expire_queries(now);
         self.advance_leave(now);
     }
 }
@@ -401,11 +627,16 @@ impl Machine for Serf {
         if self.state.status == SerfStatus::Shutdown {
             return StreamStatus::Done(None);
         }
-        machine::accept_stream(&mut self.memberlist, now, data, &mut self.state)
+        let status = machine::accept_stream(&mut self.memberlist, now, data, &mut self.state);
+        self.after(now);
+        status
     }
 
     fn handle_stream_reply(&mut self, now: Instant, id: u64, data: &[u8], eof: bool) -> bool {
-        machine::read_stream_reply(&mut self.memberlist, now, id, data, eof, &mut self.state)
+        let done =
+            machine::read_stream_reply(&mut self.memberlist, now, id, data, eof, &mut self.state);
+        self.after(now);
+        done
     }
 
     fn handle_stream_failure(&mut self, now: Instant, id: u64, error: String) {
@@ -419,6 +650,7 @@ impl Machine for Serf {
         }
         self.memberlist.handle_timeout(now, &mut self.state);
         self.tick(now);
+        self.after(now);
     }
 
     fn poll_transmit(&mut self) -> Option<Transmit> {
@@ -442,6 +674,9 @@ impl Machine for Serf {
         }
         if let Some((t, _)) = self.state.pending_prunes.iter().min_by_key(|(t, _)| *t) {
             next = next.min(*t);
+        }
+        if let Some(t) = self.state.collectors.values().map(|c| c.deadline).min() {
+            next = next.min(t);
         }
         Some(next)
     }
@@ -662,6 +897,379 @@ impl State {
         Some(failed[self.rng.random_range(0..failed.len())])
     }
 
+    fn alive_count(&self) -> usize {
+        self.members
+            .values()
+            .filter(|m| m.member.status == MemberStatus::Alive)
+            .count()
+    }
+
+    /// A user event (Go `handleUserEvent`); true when it is new and worth rebroadcasting.
+    fn handle_user_event(&mut self, msg: &wire::UserEventMessage) -> bool {
+        self.event_clock.witness(msg.ltime);
+        if msg.ltime < self.event_min_time {
+            return false;
+        }
+        let payload = msg.payload.as_deref().unwrap_or_default();
+        if !self
+            .events_seen
+            .accept(self.event_clock.time(), msg.ltime, &msg.name, payload)
+        {
+            return false;
+        }
+        self.events.push_back(Event::User(UserEvent {
+            ltime: msg.ltime,
+            name: msg.name.to_string_lossy(),
+            payload: payload.to_vec(),
+            coalesce: msg.cc,
+        }));
+        true
+    }
+
+    /// Sends a query for `purpose` and registers its collector; returns its Lamport time.
+    fn start_query(
+        &mut self,
+        now: Instant,
+        name: &str,
+        payload: &[u8],
+        params: &QueryParams,
+        purpose: Purpose,
+    ) -> Result<u64, SerfError> {
+        if self.protocol_version < 4 {
+            return Err(SerfError::FeatureNotSupported);
+        }
+        let ltime = self.query_clock.time();
+        let id = self.rng.random::<u32>() & 0x7fff_ffff;
+        let timeout = params
+            .timeout
+            .unwrap_or_else(|| query::default_timeout(self.gossip_interval, self.alive_count()));
+        let msg = wire::Query {
+            ltime,
+            id,
+            addr: Bytes(ip_to_bytes(self.advertise.ip())),
+            port: self.advertise.port(),
+            source_node: self.name.as_str().into(),
+            filters: params.encode_filters(),
+            flags: if params.request_ack {
+                wire::QUERY_FLAG_ACK
+            } else {
+                0
+            },
+            relay_factor: params.relay_factor,
+            timeout: timeout.as_nanos().min(i64::MAX as u128) as i64,
+            name: name.into(),
+            payload: Some(Bytes(payload.to_vec())),
+        };
+        let encoded = Message::Query(msg.clone()).encode(Dialect::GOSSIP);
+        if encoded.len() > self.query_size_limit {
+            return Err(SerfError::QueryTooLarge {
+                limit: self.query_size_limit,
+            });
+        }
+        let expected = self
+            .members
+            .values()
+            .filter(|m| m.member.status == MemberStatus::Alive && params.admits(&m.member))
+            .map(|m| m.member.name.clone())
+            .collect();
+        self.collectors.insert(
+            ltime,
+            Collector {
+                id,
+                deadline: now + timeout,
+                purpose,
+                request_ack: params.request_ack,
+                acks: Default::default(),
+                responses: Default::default(),
+                expected,
+            },
+        );
+        self.handle_query(now, &msg);
+        self.query_broadcasts.queue(Broadcast {
+            key: None,
+            message: encoded,
+            notify: None,
+        });
+        Ok(ltime)
+    }
+
+    /// A query (Go `handleQuery`); true when it is worth rebroadcasting.
+    fn handle_query(&mut self, now: Instant, q: &wire::Query) -> bool {
+        self.query_clock.witness(q.ltime);
+        if q.ltime < self.query_min_time
+            || !self
+                .queries_seen
+                .accept(self.query_clock.time(), q.ltime, q.id)
+        {
+            return false;
+        }
+        let rebroadcast = q.flags & wire::QUERY_FLAG_NO_BROADCAST == 0;
+        if !query::passes_filters(
+            q.filters.as_deref().unwrap_or_default(),
+            &self.name,
+            &self.tags,
+        ) {
+            return rebroadcast;
+        }
+        let Some(ip) = ip_from_bytes(&q.addr) else {
+            return rebroadcast;
+        };
+        let addr = SocketAddr::new(ip, q.port);
+        let source = q.source_node.to_string_lossy();
+        if q.flags & wire::QUERY_FLAG_ACK != 0 {
+            let ack = query::response_message(q.ltime, q.id, &self.name, true, None)
+                .encode(Dialect::GOSSIP);
+            self.outbox.push((addr, ack.clone()));
+            let _ = self.relay(q.relay_factor, addr, &source, ack);
+        }
+        let deadline = now + Duration::from_nanos(q.timeout.max(0) as u64);
+        self.pending.insert(
+            (q.ltime, q.id),
+            Pending {
+                addr,
+                source: source.clone(),
+                deadline,
+                relay_factor: q.relay_factor,
+                responded: false,
+            },
+        );
+        let name = q.name.to_string_lossy();
+        let payload = q.payload.as_deref().unwrap_or_default().to_vec();
+        if let Some(internal_name) = name.strip_prefix(INTERNAL_PREFIX) {
+            self.handle_internal_query(now, internal_name, payload, q.ltime, q.id);
+        } else {
+            self.events.push_back(Event::Query(QueryEvent {
+                ltime: q.ltime,
+                id: q.id,
+                name,
+                payload,
+                source,
+                deadline,
+            }));
+        }
+        rebroadcast
+    }
+
+    /// `_serf_*` queries are answered here, never shown to the application.
+    fn handle_internal_query(
+        &mut self,
+        now: Instant,
+        name: &str,
+        payload: Vec<u8>,
+        ltime: u64,
+        id: u32,
+    ) {
+        let full = format!("{INTERNAL_PREFIX}{name}");
+        if let Some(op) = KeyOp::from_query_name(&full) {
+            self.actions.push(Action::KeyQuery {
+                op,
+                payload,
+                ltime,
+                id,
+            });
+        } else if full == CONFLICT_QUERY {
+            let asked = String::from_utf8_lossy(&payload).into_owned();
+            if asked != self.name {
+                let answer = internal::conflict_answer(self.members.get(&asked).map(|m| &m.member));
+                let _ = self.respond(now, ltime, id, &answer);
+            }
+        }
+        // _serf_ping needs nothing beyond the ack; unknown internal queries are ignored.
+    }
+
+    /// Answers a received query once, before its deadline (Go `Query.Respond`).
+    fn respond(
+        &mut self,
+        now: Instant,
+        ltime: u64,
+        id: u32,
+        payload: &[u8],
+    ) -> Result<(), SerfError> {
+        let pending = self
+            .pending
+            .get(&(ltime, id))
+            .ok_or(SerfError::NoPendingQuery)?;
+        if pending.responded {
+            return Err(SerfError::Respond("response already sent"));
+        }
+        if now > pending.deadline {
+            return Err(SerfError::Respond("response is past the deadline"));
+        }
+        let msg = query::response_message(ltime, id, &self.name, false, Some(payload.to_vec()))
+            .encode(Dialect::GOSSIP);
+        if msg.len() > self.query_response_size_limit {
+            return Err(SerfError::Respond("response exceeds limit"));
+        }
+        let (addr, source, relay_factor) =
+            (pending.addr, pending.source.clone(), pending.relay_factor);
+        self.outbox.push((addr, msg.clone()));
+        self.relay(relay_factor, addr, &source, msg)?;
+        if let Some(p) = self.pending.get_mut(&(ltime, id)) {
+            p.responded = true;
+        }
+        Ok(())
+    }
+
+    /// Sends copies of a response through up to `factor` random members (Go `relayResponse`):
+    /// alive, protocol max ≥ 5, not ourselves.
+    fn relay(
+        &mut self,
+        factor: u8,
+        dest: SocketAddr,
+        dest_name: &str,
+        response: Vec<u8>,
+    ) -> Result<(), SerfError> {
+        if factor == 0 || self.members.len() < factor as usize + 1 {
+            return Ok(());
+        }
+        let header = wire::RelayHeader {
+            dest_addr: wire::UdpAddr {
+                ip: Bytes(ip_to_bytes(dest.ip())),
+                port: dest.port() as i64,
+                zone: GoString::default(),
+            },
+            dest_name: dest_name.into(),
+        };
+        let msg = Message::Relay {
+            header,
+            inner: response,
+        }
+        .encode(Dialect::GOSSIP);
+        if msg.len() > self.query_response_size_limit {
+            return Err(SerfError::Respond("relayed response exceeds limit"));
+        }
+        let candidates: Vec<SocketAddr> = self
+            .members
+            .values()
+            .filter(|m| {
+                m.member.name != self.name
+                    && m.member.status == MemberStatus::Alive
+                    && m.member.protocol[1] >= 5
+            })
+            .map(|m| SocketAddr::new(m.member.addr, m.member.port))
+            .collect();
+        let mut picked: Vec<SocketAddr> = Vec::new();
+        for _ in 0..3 * candidates.len() {
+            if picked.len() >= factor as usize {
+                break;
+            }
+            let c = candidates[self.rng.random_range(0..candidates.len())];
+            if !picked.contains(&c) {
+                picked.push(c);
+            }
+        }
+        for to in picked {
+            self.outbox.push((to, msg.clone()));
+        }
+        Ok(())
+    }
+
+    /// An ack or response to one of our queries (Go `handleQueryResponse`).
+    fn handle_query_response(&mut self, now: Instant, r: &wire::QueryResponse) {
+        let Some(c) = self.collectors.get_mut(&r.ltime) else {
+            return;
+        };
+        if c.id != r.id || now > c.deadline {
+            return;
+        }
+        let from = r.from.to_string_lossy();
+        let update = if r.flags & wire::QUERY_FLAG_ACK != 0 {
+            if !c.acks.insert(from.clone()) {
+                return;
+            }
+            QueryUpdate::Ack { from }
+        } else {
+            if !c.responses.insert(from.clone()) {
+                return;
+            }
+            QueryUpdate::Response {
+                from,
+                payload: r.payload.as_deref().unwrap_or_default().to_vec(),
+            }
+        };
+        match (&mut c.purpose, update) {
+            (Purpose::User, update) => self.completions.push_back(Completion::Query {
+                handle: r.ltime,
+                update,
+            }),
+            (
+                Purpose::Conflict {
+                    responses,
+                    matching,
+                },
+                QueryUpdate::Response { payload, .. },
+            ) => {
+                if let Some((addr, port)) = internal::read_conflict_answer(&payload) {
+                    *responses += 1;
+                    if addr == ip_to_bytes(self.advertise.ip()) && port == self.advertise.port() {
+                        *matching += 1;
+                    }
+                }
+            }
+            (Purpose::Keys(agg), QueryUpdate::Response { from, payload }) => {
+                internal::aggregate_key_response(agg, &from, &payload);
+                if agg.num_resp >= agg.num_nodes {
+                    self.finish_query(r.ltime);
+                    return;
+                }
+            }
+            _ => {}
+        }
+        if self
+            .collectors
+            .get(&r.ltime)
+            .is_some_and(|c| matches!(c.purpose, Purpose::User) && c.complete())
+        {
+            self.finish_query(r.ltime);
+        }
+    }
+
+    /// Ends a query: reports it done, or acts on the vote or key results it collected.
+    fn finish_query(&mut self, ltime: u64) {
+        let Some(c) = self.collectors.remove(&ltime) else {
+            return;
+        };
+        match c.purpose {
+            Purpose::User => self.completions.push_back(Completion::Query {
+                handle: ltime,
+                update: QueryUpdate::Done,
+            }),
+            Purpose::Keys(result) => self.completions.push_back(Completion::Keys {
+                handle: ltime,
+                result,
+            }),
+            Purpose::Conflict {
+                responses,
+                matching,
+            } => {
+                self.resolving_conflict = false;
+                if matching < responses / 2 + 1 {
+                    self.status = SerfStatus::Shutdown;
+                    self.events.push_back(Event::Shutdown {
+                        reason: format!(
+                            "name conflict: {matching} of {responses} members know {} at our address",
+                            self.name
+                        ),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Finishes queries whose deadline passed and forgets received queries past theirs.
+    fn expire_queries(&mut self, now: Instant) {
+        let due: Vec<u64> = self
+            .collectors
+            .iter()
+            .filter(|(_, c)| now >= c.deadline)
+            .map(|(t, _)| *t)
+            .collect();
+        for ltime in due {
+            self.finish_query(ltime);
+        }
+        self.pending.retain(|_, p| now <= p.deadline);
+    }
+
     /// serf's push/pull state: clocks, every member's status time, left members, event buffer.
     fn local_state(&self) -> Vec<u8> {
         let status_ltimes = self
@@ -680,7 +1288,7 @@ impl State {
             status_ltimes,
             left_members,
             event_ltime: self.event_clock.time(),
-            events: vec![None; EVENT_BUFFER],
+            events: self.events_seen.to_wire(),
             query_ltime: self.query_clock.time(),
         };
         Message::PushPull(pp).encode(Dialect::GOSSIP)
@@ -688,17 +1296,47 @@ impl State {
 }
 
 impl Delegate for State {
+    fn notify_conflict(&mut self, existing: &Node, _other: &Node) {
+        if existing.name.as_bytes() == self.name.as_bytes()
+            && self.conflict_resolution
+            && !self.resolving_conflict
+        {
+            self.resolving_conflict = true;
+            self.actions.push(Action::ResolveConflict);
+        }
+    }
+
     fn notify_msg(&mut self, now: Instant, msg: &[u8]) {
         let Ok(decoded) = Message::decode(msg) else {
             return;
         };
-        let rebroadcast = match &decoded {
-            Message::Join(j) => self.handle_join_intent(now, j),
-            Message::Leave(l) => self.handle_leave_intent(now, l),
-            _ => false,
+        // New information is gossiped on, byte for byte, from the queue it belongs to.
+        let requeue = match &decoded {
+            Message::Join(j) => self.handle_join_intent(now, j).then_some(&mut self.intents),
+            Message::Leave(l) => self
+                .handle_leave_intent(now, l)
+                .then_some(&mut self.intents),
+            Message::UserEvent(e) => self
+                .handle_user_event(e)
+                .then_some(&mut self.event_broadcasts),
+            Message::Query(q) => self
+                .handle_query(now, q)
+                .then_some(&mut self.query_broadcasts),
+            Message::QueryResponse(r) => {
+                self.handle_query_response(now, r);
+                None
+            }
+            Message::Relay { header, inner } => {
+                if let Some(ip) = ip_from_bytes(&header.dest_addr.ip) {
+                    let port = u16::try_from(header.dest_addr.port).unwrap_or(0);
+                    self.outbox.push((SocketAddr::new(ip, port), inner.clone()));
+                }
+                None
+            }
+            _ => None,
         };
-        if rebroadcast {
-            self.intents.queue(Broadcast {
+        if let Some(queue) = requeue {
+            queue.queue(Broadcast {
                 key: None,
                 message: msg.to_vec(),
                 notify: None,
@@ -706,16 +1344,28 @@ impl Delegate for State {
         }
     }
 
+    /// Serf's queues in Go's order: intents, then queries, then user events.
     fn get_broadcasts(&mut self, overhead: usize, limit: usize) -> Vec<Vec<u8>> {
-        self.intents
-            .get_broadcasts(overhead, limit, self.members.len())
+        let n = self.members.len();
+        let mut out = Vec::new();
+        let mut left = limit;
+        for queue in [
+            &mut self.intents,
+            &mut self.query_broadcasts,
+            &mut self.event_broadcasts,
+        ] {
+            let msgs = queue.get_broadcasts(overhead, left, n);
+            left = left.saturating_sub(msgs.iter().map(|m| m.len() + overhead).sum::<usize>());
+            out.extend(msgs);
+        }
+        out
     }
 
     fn local_state(&mut self, _join: bool) -> Vec<u8> {
         State::local_state(self)
     }
 
-    fn merge_remote_state(&mut self, now: Instant, buf: &[u8], _join: bool) {
+    fn merge_remote_state(&mut self, now: Instant, buf: &[u8], join: bool) {
         let Ok(Message::PushPull(pp)) = Message::decode(buf) else {
             return;
         };
@@ -748,6 +1398,20 @@ impl Delegate for State {
                         node: name.clone(),
                     },
                 );
+            }
+        }
+        if join && self.ignore_old_events {
+            self.event_min_time = self.event_min_time.max(pp.event_ltime);
+        }
+        for events in pp.events.iter().flatten() {
+            for e in &events.events {
+                let msg = wire::UserEventMessage {
+                    ltime: events.ltime,
+                    name: e.name.clone(),
+                    payload: e.payload.clone(),
+                    cc: false,
+                };
+                self.handle_user_event(&msg);
             }
         }
     }
@@ -812,9 +1476,10 @@ impl Delegate for State {
     }
 
     fn join_complete(&mut self, id: u64, contacted: usize, errors: Vec<String>) {
-        let Some(_ignore_old) = self.user_joins.remove(&id) else {
+        if self.user_joins.remove(&id).is_none() {
             return;
-        };
+        }
+        self.ignore_old_events = false;
         let result = if contacted > 0 {
             // Tell the cluster we joined, ordered by our member clock.
             let ltime = self.clock.time();

@@ -1,6 +1,9 @@
 //! What serf tells the application.
 
+use std::time::Instant;
+
 use super::member::Member;
+use super::query::{KeyAggregate, QueryUpdate};
 
 /// The kinds of member events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -25,6 +28,28 @@ impl MemberEventType {
     }
 }
 
+/// A user event (`serf event`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserEvent {
+    pub ltime: u64,
+    pub name: String,
+    pub payload: Vec<u8>,
+    /// The sender allowed coalescing it with later events of the same name.
+    pub coalesce: bool,
+}
+
+/// A query to answer (at most once, before `deadline`) with `Serf::respond(ltime, id, …)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryEvent {
+    pub ltime: u64,
+    pub id: u32,
+    pub name: String,
+    pub payload: Vec<u8>,
+    /// The node that asked.
+    pub source: String,
+    pub deadline: Instant,
+}
+
 /// An event for the application.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -32,9 +57,15 @@ pub enum Event {
         kind: MemberEventType,
         members: Vec<Member>,
     },
+    User(UserEvent),
+    Query(QueryEvent),
+    /// The node stopped by itself (it lost a name-conflict vote).
+    Shutdown {
+        reason: String,
+    },
 }
 
-/// The outcome of a command that completes later (join, leave), by the id the command returned.
+/// The outcome of a command that completes later, by the handle the command returned.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Completion {
     Join {
@@ -43,5 +74,15 @@ pub enum Completion {
     },
     Leave {
         result: Result<(), String>,
+    },
+    /// Progress of a query this node sent (`handle` is its Lamport time).
+    Query {
+        handle: u64,
+        update: QueryUpdate,
+    },
+    /// A key operation finished (every node answered or the deadline passed).
+    Keys {
+        handle: u64,
+        result: KeyAggregate,
     },
 }

@@ -1,14 +1,19 @@
 //! serf: cluster membership with Lamport-ordered intents, tags and events, on top of memberlist,
 //! as a sans-I/O state machine (see [`Serf`]).
 
+mod buffers;
 mod config;
 mod core;
 mod event;
+mod internal;
 mod lamport;
 mod member;
+mod query;
 
-pub use config::{Config, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN};
+pub use config::{Config, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, USER_EVENT_SIZE_CEILING};
 pub use core::{Serf, SerfError, SerfStatus};
-pub use event::{Completion, Event, MemberEventType};
+pub use event::{Completion, Event, MemberEventType, QueryEvent, UserEvent};
+pub use internal::{KeyOp, PING_QUERY};
 pub use lamport::LamportClock;
 pub use member::{Member, MemberStatus, Tags};
+pub use query::{default_timeout, KeyAggregate, QueryParams, QueryUpdate};
