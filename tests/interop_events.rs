@@ -160,18 +160,37 @@ fn user_events_and_queries_cross_both_ways() {
         answerer.1
     );
 
-    // A libserf query answered by the reference handlers, with acks, finishing early.
+    // A libserf query answered by the reference handlers and by libserf itself, with acks: it
+    // finishes as soon as all three answered, well before its 5 s timeout.
     let t = Instant::now();
     let params = QueryParams {
         request_ack: true,
         timeout: Some(Duration::from_secs(5)),
         ..Default::default()
     };
-    let updates = lib
-        .query("uptime", b"load", params)
-        .expect("query")
-        .collect();
-    let query_rtt = t.elapsed();
+    let (updates, query_rtt) = std::thread::scope(|s| {
+        let lib = &lib;
+        s.spawn(move || {
+            let q = expect_event(
+                lib,
+                Duration::from_secs(5),
+                |e| matches!(e, Event::Query(q) if q.name == "uptime"),
+            );
+            if let Some(Event::Query(q)) = q {
+                lib.respond(q.ltime, q.id, b"answer-from-lib-ev:load")
+                    .expect("respond");
+            }
+        });
+        let updates = lib
+            .query("uptime", b"load", params)
+            .expect("query")
+            .collect();
+        (updates, t.elapsed())
+    });
+    assert!(
+        query_rtt < Duration::from_secs(4),
+        "the query should end once everyone answered: {query_rtt:?}"
+    );
     let responses: Vec<(String, String)> = updates
         .iter()
         .filter_map(|u| match u {
@@ -217,6 +236,22 @@ fn user_events_and_queries_cross_both_ways() {
         event_to_go.as_secs_f64(),
         event_from_go.as_secs_f64(),
         query_rtt.as_secs_f64()
+    );
+    // Coordinates travel in ack payloads: the reference agent estimates its RTT to libserf and
+    // libserf to it.
+    let rtt = wait_until(Duration::from_secs(20), || {
+        a.cli(&["rtt", "lib-ev"]).is_ok_and(|o| o.contains("rtt:"))
+            && lib.rtt("lib-ev", "ref-ev-a").ok().flatten().is_some()
+    });
+    assert!(
+        rtt,
+        "no RTT estimate: {:?} / {:?}",
+        a.cli(&["rtt", "lib-ev"]),
+        lib.rtt("lib-ev", "ref-ev-a")
+    );
+    println!(
+        "serf rtt on the reference agent: {}",
+        a.cli(&["rtt", "lib-ev"]).unwrap_or_default().trim()
     );
     lib.leave().expect("leave");
     lib.shutdown().expect("shutdown");

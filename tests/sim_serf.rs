@@ -5,8 +5,11 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use serf::memberlist::Profile;
-use serf::serf::{Completion, Config, MemberStatus, Serf};
+use serf::serf::{
+    snapshot, Completion, Config, KeyOp, MemberStatus, QueryParams, QueryUpdate, Serf,
+};
 use serf::sim::Sim;
+use serf::wire::memberlist::keyring::Keyring;
 
 type World = Sim<Serf>;
 
@@ -216,4 +219,347 @@ fn a_user_event_reaches_every_node_exactly_once() {
         });
         assert_eq!(got, 1, "seed {s}: node {i} got the event {got} times");
     }
+}
+
+/// Answers every query named `echo` on every node, then returns the updates `asker` collected.
+fn answer_echo_queries(world: &mut World) {
+    for i in 0..world.len() {
+        if !world.is_up(i) {
+            continue;
+        }
+        world.with_machine(i, |serf, now| {
+            let queries: Vec<_> = std::iter::from_fn(|| serf.poll_event())
+                .filter_map(|e| match e {
+                    serf::serf::Event::Query(q) if q.name == "echo" => Some(q),
+                    _ => None,
+                })
+                .collect();
+            for q in queries {
+                serf.respond(now, q.ltime, q.id, &q.payload)
+                    .expect("respond");
+            }
+        });
+    }
+}
+
+fn query_updates(world: &mut World, i: usize) -> Vec<QueryUpdate> {
+    world.with_machine(i, |serf, _| {
+        std::iter::from_fn(|| serf.poll_completion())
+            .filter_map(|c| match c {
+                Completion::Query { update, .. } => Some(update),
+                _ => None,
+            })
+            .collect()
+    })
+}
+
+#[test]
+fn thousand_nodes_event_once_and_tag_filtered_query() {
+    let s = seed(16);
+    let n: usize = std::env::var("SIM_NODES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let mut world = cluster(n, s);
+    world.check_interval = Duration::from_secs(1);
+    let alive_everywhere = |w: &World| (0..n).all(|i| w.machine(i).memberlist().num_alive() == n);
+    assert!(
+        world.run_until_cond(Duration::from_secs(120), alive_everywhere),
+        "seed {s}: no convergence"
+    );
+    for i in 0..n {
+        world.with_machine(i, |serf, _| while serf.poll_event().is_some() {});
+    }
+    let sent = world.now();
+    world.with_machine(7, |serf, now| {
+        serf.user_event(now, "deploy", b"v2", false).expect("event")
+    });
+    // The join intents of a thousand new members still fill the gossip queues and go first (as
+    // in Go), so the event waits behind them: collect deliveries second by second.
+    let mut got = vec![0usize; n];
+    for _ in 0..180 {
+        world.run_for(Duration::from_secs(1));
+        for (i, count) in got.iter_mut().enumerate() {
+            *count += world.with_machine(i, |serf, _| {
+                std::iter::from_fn(|| serf.poll_event())
+                    .filter(|e| matches!(e, serf::serf::Event::User(u) if u.name == "deploy"))
+                    .count()
+            });
+        }
+        if got.iter().all(|c| *c > 0) {
+            break;
+        }
+    }
+    world.run_for(Duration::from_secs(20));
+    for (i, count) in got.iter_mut().enumerate() {
+        *count += world.with_machine(i, |serf, _| {
+            std::iter::from_fn(|| serf.poll_event())
+                .filter(|e| matches!(e, serf::serf::Event::User(u) if u.name == "deploy"))
+                .count()
+        });
+    }
+    println!(
+        "{n} nodes: the event reached every node within {:?}",
+        world.now() - sent - Duration::from_secs(20)
+    );
+    for (i, count) in got.iter().enumerate() {
+        assert_eq!(*count, 1, "seed {s}: node {i} got the event {count} times");
+    }
+    // Only role=web nodes (the even ones) answer a query filtered on that tag.
+    let params = QueryParams {
+        filter_tags: [("role".to_string(), "^web$".to_string())].into(),
+        timeout: Some(Duration::from_secs(15)),
+        ..Default::default()
+    };
+    world.with_machine(1, |serf, now| {
+        serf.query(now, "echo", b"hi", &params).expect("query")
+    });
+    let mut responders = std::collections::BTreeSet::new();
+    let mut done = false;
+    for _ in 0..200 {
+        world.run_for(Duration::from_millis(100));
+        answer_echo_queries(&mut world);
+        for u in query_updates(&mut world, 1) {
+            match u {
+                QueryUpdate::Response { from, .. } => {
+                    assert!(responders.insert(from), "seed {s}: duplicate response")
+                }
+                QueryUpdate::Done => done = true,
+                QueryUpdate::Ack { .. } => {}
+            }
+        }
+        if done {
+            break;
+        }
+    }
+    let expected: std::collections::BTreeSet<String> =
+        (0..n).filter(|i| i % 2 == 0).map(name).collect();
+    assert!(done, "seed {s}: the query never finished");
+    assert_eq!(
+        responders, expected,
+        "seed {s}: responders differ from the role=web nodes"
+    );
+}
+
+#[test]
+fn key_rotation_loses_no_member() {
+    let s = seed(17);
+    let n = 30;
+    let key1 = vec![1u8; 16];
+    let key2 = vec![2u8; 32];
+    let mut world = World::new(s, Instant::now());
+    for i in 0..n {
+        let mut config = Config::new(Profile::Lan, &name(i), addr(i));
+        config.memberlist.wire.keyring = Some(Keyring::new(&key1, &[] as &[&[u8]]).expect("key"));
+        let seed = world.node_seed();
+        world.add(
+            addr(i),
+            Serf::new(config, world.now(), seed).expect("config"),
+        );
+        if i > 0 {
+            world.with_machine(i, |s, now| s.join(now, &[addr(0)], false).expect("alive"));
+        }
+        world.run_for(Duration::from_millis(10));
+    }
+    assert!(
+        world.run_until_cond(Duration::from_secs(30), |w| all_alive(w, n)),
+        "seed {s}"
+    );
+    for (op, key) in [
+        (KeyOp::Install, &key2),
+        (KeyOp::Use, &key2),
+        (KeyOp::Remove, &key1),
+    ] {
+        world.with_machine(5, |serf, now| {
+            serf.key_operation(now, op, key).expect("start")
+        });
+        let mut result = None;
+        for _ in 0..100 {
+            world.run_for(Duration::from_millis(100));
+            result = world.with_machine(5, |serf, _| {
+                std::iter::from_fn(|| serf.poll_completion()).find_map(|c| match c {
+                    Completion::Keys { result, .. } => Some(result),
+                    _ => None,
+                })
+            });
+            if result.is_some() {
+                break;
+            }
+        }
+        let result = result.unwrap_or_else(|| panic!("seed {s}: {op:?} never finished"));
+        assert_eq!(
+            (result.num_resp, result.num_err, result.error()),
+            (n, 0, None),
+            "seed {s}: {op:?}: {result:?}"
+        );
+    }
+    world.run_for(Duration::from_secs(30));
+    assert!(
+        all_alive(&world, n),
+        "seed {s}: members lost during rotation"
+    );
+    for i in 0..n {
+        let ring = world
+            .machine(i)
+            .memberlist()
+            .wire_options()
+            .keyring
+            .as_ref()
+            .expect("keyring");
+        assert_eq!(
+            ring.keys().collect::<Vec<_>>(),
+            vec![key2.as_slice()],
+            "seed {s}: node {i}"
+        );
+    }
+}
+
+#[test]
+fn a_restarted_node_rejoins_from_its_snapshot_without_replaying_events() {
+    let s = seed(18);
+    let n = 6;
+    let mut world = World::new(s, Instant::now());
+    let snapshot_config = |i: usize, replay: snapshot::Replay| {
+        let mut config = Config::new(Profile::Lan, &name(i), addr(i));
+        config.snapshot = Some(replay);
+        config
+    };
+    for i in 0..n {
+        let seed = world.node_seed();
+        world.add(
+            addr(i),
+            Serf::new(
+                snapshot_config(i, snapshot::Replay::default()),
+                world.now(),
+                seed,
+            )
+            .expect("config"),
+        );
+        if i > 0 {
+            world.with_machine(i, |s, now| s.join(now, &[addr(0)], false).expect("alive"));
+        }
+        world.run_for(Duration::from_millis(10));
+    }
+    assert!(
+        world.run_until_cond(Duration::from_secs(20), |w| all_alive(w, n)),
+        "seed {s}"
+    );
+    world.with_machine(2, |serf, now| {
+        serf.user_event(now, "before-restart", b"", false)
+            .expect("event")
+    });
+    world.run_for(Duration::from_secs(5));
+    // Node 4's snapshot file, as the runtime would have written it.
+    let text: String = world.with_machine(4, |serf, _| {
+        std::iter::from_fn(|| serf.poll_snapshot_record())
+            .map(|r| r.to_line() + "\n")
+            .collect()
+    });
+    world.kill(4);
+    world.run_for(Duration::from_secs(30));
+    assert!(
+        status_everywhere(&world, 4, MemberStatus::Failed, &[4]),
+        "seed {s}"
+    );
+    let replay = snapshot::parse(&text, false);
+    assert!(
+        replay.alive.len() >= n - 1,
+        "seed {s}: snapshot lists {:?}",
+        replay.alive
+    );
+    let seed = world.node_seed();
+    world.restart(
+        4,
+        Serf::new(snapshot_config(4, replay), world.now(), seed).expect("config"),
+    );
+    // No explicit join: the snapshot's members are rejoined.
+    assert!(
+        world.run_until_cond(Duration::from_secs(30), |w| all_alive(w, n)),
+        "seed {s}: no rejoin from the snapshot"
+    );
+    world.run_for(Duration::from_secs(5));
+    let replayed = world.with_machine(4, |serf, _| {
+        std::iter::from_fn(|| serf.poll_event())
+            .filter(|e| matches!(e, serf::serf::Event::User(_)))
+            .count()
+    });
+    assert_eq!(
+        replayed, 0,
+        "seed {s}: old user events were delivered again after the restart"
+    );
+}
+
+#[test]
+fn two_nodes_with_one_name_end_with_one_shut_down() {
+    let s = seed(19);
+    let n = 7;
+    let mut world = cluster(n, s);
+    assert!(
+        world.run_until_cond(Duration::from_secs(20), |w| all_alive(w, n)),
+        "seed {s}"
+    );
+    // A second node named like node 3, at another address, joins.
+    let impostor = n;
+    let config = Config::new(Profile::Lan, &name(3), addr(impostor));
+    let seed = world.node_seed();
+    world.add(
+        addr(impostor),
+        Serf::new(config, world.now(), seed).expect("config"),
+    );
+    world.with_machine(impostor, |s, now| {
+        s.join(now, &[addr(0)], false).expect("alive")
+    });
+    world.run_for(Duration::from_secs(30));
+    let shut = |w: &World, i: usize| w.machine(i).status() == serf::serf::SerfStatus::Shutdown;
+    assert!(
+        shut(&world, impostor) && !shut(&world, 3),
+        "seed {s}: the newcomer should lose the vote"
+    );
+    let reason = world.with_machine(impostor, |serf, _| {
+        std::iter::from_fn(|| serf.poll_event()).find_map(|e| match e {
+            serf::serf::Event::Shutdown { reason } => Some(reason),
+            _ => None,
+        })
+    });
+    assert!(
+        reason.is_some_and(|r| r.contains("name conflict")),
+        "seed {s}"
+    );
+}
+
+#[test]
+fn vivaldi_estimates_approach_the_simulated_round_trip() {
+    let s = seed(20);
+    let n = 10;
+    let mut world = cluster(n, s);
+    world.network.latency = Duration::from_millis(5);
+    world.network.jitter = Duration::from_micros(200);
+    world.run_for(Duration::from_secs(120));
+    let mut errors = Vec::new();
+    for i in 0..n {
+        for j in 0..n {
+            let (a, b) = (
+                world.machine(i).cached_coordinate(&name(i)),
+                world.machine(i).cached_coordinate(&name(j)),
+            );
+            if let (Some(a), Some(b), true) = (a, b, i != j) {
+                let est = serf::serf::distance(&a, &b)
+                    .expect("same dimensions")
+                    .as_secs_f64();
+                errors.push((est - 0.0102).abs() / 0.0102);
+            }
+        }
+    }
+    errors.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
+    let median = errors[errors.len() / 2];
+    println!(
+        "vivaldi: {} estimates, median relative error {:.3}",
+        errors.len(),
+        median
+    );
+    assert!(errors.len() > n, "seed {s}: too few coordinates learned");
+    assert!(
+        median < 0.25,
+        "seed {s}: median relative RTT error {median:.3}"
+    );
 }

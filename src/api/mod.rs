@@ -19,12 +19,14 @@ pub use event_queue::{event_queue, EventReceiver, EventSender};
 
 use crate::memberlist::machine::{Machine, StreamStatus};
 use crate::memberlist::{OutboundStream, Profile, Transmit};
+use crate::runtime::snapshot::{self, SnapshotWriter, WriterOptions};
 use crate::runtime::{self, Runtime, RuntimeError, RuntimeHandle};
 use crate::serf::{
     self as core, Completion, Event, KeyAggregate, KeyOp, Member, QueryParams, QueryUpdate,
     SerfError, Tags,
 };
 use crate::wire::memberlist::keyring::{KeyError, Keyring};
+use crate::wire::serf::Coordinate;
 
 /// The port memberlist uses when an address gives none.
 pub const DEFAULT_PORT: u16 = 7946;
@@ -81,6 +83,17 @@ pub struct Options {
     pub event_queue_capacity: usize,
     /// Seed for the protocol's random choices; `None` draws one from the OS.
     pub seed: Option<u64>,
+    /// Where key changes are persisted (JSON array of base64 keys, as Go's `-keyring-file`).
+    pub keyring_file: Option<std::path::PathBuf>,
+    /// Member-event coalescing window and quiet period (both non-zero to enable).
+    pub coalesce: Option<(Duration, Duration)>,
+    /// User-event coalescing window and quiet period (both non-zero to enable).
+    pub user_coalesce: Option<(Duration, Duration)>,
+    pub disable_coordinates: bool,
+    /// HashiCorp's snapshot file: restores the clocks and rejoins remembered members at start.
+    pub snapshot_path: Option<std::path::PathBuf>,
+    /// Ignore a recorded leave in the snapshot and rejoin anyway.
+    pub rejoin_after_leave: bool,
 }
 
 impl Options {
@@ -95,6 +108,12 @@ impl Options {
             protocol_version: 4,
             event_queue_capacity: 1024,
             seed: None,
+            keyring_file: None,
+            coalesce: None,
+            user_coalesce: None,
+            disable_coordinates: false,
+            snapshot_path: None,
+            rejoin_after_leave: false,
         }
     }
 }
@@ -108,10 +127,17 @@ struct Node {
     leave_waiters: Vec<Sender<Result<(), String>>>,
     query_waiters: HashMap<u64, Sender<QueryUpdate>>,
     key_waiters: HashMap<u64, Sender<KeyAggregate>>,
+    /// Appends snapshot records on its own thread, so disk I/O never blocks the protocol.
+    snapshot: Option<SnapshotWriter>,
 }
 
 impl Node {
     fn deliver(&mut self) {
+        while let Some(record) = self.serf.poll_snapshot_record() {
+            if let Some(w) = &self.snapshot {
+                w.record(record);
+            }
+        }
         while let Some(event) = self.serf.poll_event() {
             self.events.push(event);
         }
@@ -215,6 +241,30 @@ impl Serf {
         let mut config = core::Config::new(options.profile, &options.name, advertise);
         config.tags = options.tags;
         config.protocol_version = options.protocol_version;
+        config.keyring_file = options.keyring_file;
+        config.disable_coordinates = options.disable_coordinates;
+        if let Some((period, quiet)) = options.coalesce {
+            (config.coalesce_period, config.quiescent_period) = (period, quiet);
+        }
+        if let Some((period, quiet)) = options.user_coalesce {
+            (config.user_coalesce_period, config.user_quiescent_period) = (period, quiet);
+        }
+        let snapshot = match &options.snapshot_path {
+            Some(path) => {
+                let replay = snapshot::replay(path, options.rejoin_after_leave)?;
+                let writer = SnapshotWriter::open_with(
+                    path,
+                    &replay,
+                    WriterOptions {
+                        rejoin_after_leave: options.rejoin_after_leave,
+                        ..Default::default()
+                    },
+                )?;
+                config.snapshot = Some(replay);
+                Some(writer)
+            }
+            None => None,
+        };
         if let Some((primary, others)) = options.keys.split_first() {
             config.memberlist.wire.keyring = Some(Keyring::new(primary, others)?);
         }
@@ -231,6 +281,7 @@ impl Serf {
             leave_waiters: Vec::new(),
             query_waiters: HashMap::new(),
             key_waiters: HashMap::new(),
+            snapshot,
         };
         node.deliver();
         let runtime = Runtime::spawn(sockets, node, &options.name).map_err(Error::Io)?;
@@ -380,6 +431,26 @@ impl Serf {
             })??;
         rx.recv_timeout(timeout + Duration::from_secs(1))
             .map_err(|_| Error::Timeout("the key operation"))
+    }
+
+    /// This node's network coordinate (`None` with coordinates disabled).
+    pub fn coordinate(&self) -> Result<Option<Coordinate>, Error> {
+        Ok(self.runtime.run(|n, _| n.serf.coordinate())?)
+    }
+
+    /// The last coordinate this node learned for `node` (by probing it), or its own.
+    pub fn cached_coordinate(&self, node: &str) -> Result<Option<Coordinate>, Error> {
+        let node = node.to_string();
+        Ok(self
+            .runtime
+            .run(move |n, _| n.serf.cached_coordinate(&node))?)
+    }
+
+    /// Estimated round-trip time between two members from their coordinates, when both are
+    /// known here.
+    pub fn rtt(&self, a: &str, b: &str) -> Result<Option<Duration>, Error> {
+        let (ca, cb) = (self.cached_coordinate(a)?, self.cached_coordinate(b)?);
+        Ok(ca.zip(cb).and_then(|(a, b)| core::distance(&a, &b)))
     }
 
     /// The next event, waiting up to `timeout` (`None`: as long as it takes).

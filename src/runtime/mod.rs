@@ -11,6 +11,7 @@
 mod conn;
 mod event_loop;
 mod handle;
+pub mod snapshot;
 mod sockets;
 mod stats;
 

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::member::Tags;
+use super::snapshot::Replay;
 use crate::memberlist::{self, Profile};
 
 /// Serf protocol range this implementation speaks.
@@ -38,6 +39,19 @@ pub struct Config {
     pub keyring_file: Option<PathBuf>,
     /// Resolve a name conflict by majority vote; the minority node shuts down.
     pub enable_name_conflict_resolution: bool,
+    /// Member-event coalescing (both non-zero to enable; the agent uses 3 s and 1 s).
+    pub coalesce_period: Duration,
+    pub quiescent_period: Duration,
+    /// User-event coalescing, for events sent with coalesce (agent: 3 s and 1 s).
+    pub user_coalesce_period: Duration,
+    pub user_quiescent_period: Duration,
+    /// Turn off Vivaldi coordinates (and the ack payload that carries them).
+    pub disable_coordinates: bool,
+    /// A replayed snapshot: enables snapshot records ([`Serf::poll_snapshot_record`]), restores
+    /// the clocks and rejoins the members it lists.
+    ///
+    /// [`Serf::poll_snapshot_record`]: super::Serf::poll_snapshot_record
+    pub snapshot: Option<Replay>,
 }
 
 /// Hard ceiling for user events (`UserEventSizeLimit` const in Go).
@@ -61,6 +75,12 @@ impl Config {
             query_response_size_limit: 1024,
             keyring_file: None,
             enable_name_conflict_resolution: true,
+            coalesce_period: Duration::ZERO,
+            quiescent_period: Duration::ZERO,
+            user_coalesce_period: Duration::ZERO,
+            user_quiescent_period: Duration::ZERO,
+            disable_coordinates: false,
+            snapshot: None,
         }
     }
 }

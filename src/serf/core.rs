@@ -11,6 +11,7 @@ use rand::{Rng, SeedableRng};
 use thiserror::Error;
 
 use super::buffers::{EventBuffer, QueryBuffer};
+use super::coalesce::{MemberCoalescer, UserCoalescer};
 use super::config::{Config, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, USER_EVENT_SIZE_CEILING};
 use super::event::{Completion, Event, MemberEventType, QueryEvent, UserEvent};
 use super::internal::{self, KeyOp, CONFLICT_QUERY, INTERNAL_PREFIX};
@@ -18,6 +19,8 @@ use super::lamport::LamportClock;
 use super::member::Tags;
 use super::member::{Member, MemberStatus};
 use super::query::{self, Collector, KeyAggregate, Pending, Purpose, QueryParams, QueryUpdate};
+use super::snapshot::{ClockRecorder, Record, CLOCK_UPDATE_INTERVAL};
+use super::vivaldi::{VivaldiClient, VivaldiConfig};
 use crate::memberlist::broadcast::{Broadcast, BroadcastQueue};
 use crate::memberlist::machine::{self, Machine, StreamStatus};
 use crate::memberlist::{
@@ -154,6 +157,38 @@ struct State {
     outbox: Vec<(SocketAddr, Vec<u8>)>,
     /// Work that needs memberlist, done once memberlist has returned control.
     actions: Vec<Action>,
+    /// Member and user event coalescing, when configured.
+    member_coalescer: Option<MemberCoalescer>,
+    user_coalescer: Option<UserCoalescer<UserEvent>>,
+    /// Our Vivaldi coordinate and the latest coordinate of each member we probed.
+    coordinates: Option<VivaldiClient>,
+    coordinate_cache: HashMap<String, wire::Coordinate>,
+    /// Snapshot records for the runtime to append, when a snapshot is configured.
+    snapshot: Option<SnapshotLog>,
+    /// Members from the snapshot to rejoin, retried until one answers.
+    rejoin: Rejoin,
+}
+
+/// What the snapshot file should record, decided here and written by the runtime.
+struct SnapshotLog {
+    clocks: ClockRecorder,
+    records: VecDeque<Record>,
+    next_clock_check: Instant,
+}
+
+/// Rejoining the members a snapshot remembered: all at once, again every `RETRY` until one
+/// answers (HashiCorp tries each once).
+#[derive(Default)]
+struct Rejoin {
+    addrs: Vec<SocketAddr>,
+    in_flight: Option<u64>,
+    next_try: Option<Instant>,
+    /// The last attempt reached nobody: schedule another.
+    retry_after_failure: bool,
+}
+
+impl Rejoin {
+    const RETRY: Duration = Duration::from_secs(10);
 }
 
 /// Work the delegate cannot do while memberlist is calling it.
@@ -248,7 +283,47 @@ impl Serf {
             pending: HashMap::new(),
             outbox: Vec::new(),
             actions: Vec::new(),
+            member_coalescer: (!config.coalesce_period.is_zero()
+                && !config.quiescent_period.is_zero())
+            .then(|| MemberCoalescer::new(config.coalesce_period, config.quiescent_period)),
+            user_coalescer: (!config.user_coalesce_period.is_zero()
+                && !config.user_quiescent_period.is_zero())
+            .then(|| UserCoalescer::new(config.user_coalesce_period, config.user_quiescent_period)),
+            coordinates: None,
+            coordinate_cache: HashMap::new(),
+            snapshot: None,
+            rejoin: Rejoin::default(),
         };
+        if let Some(replay) = &config.snapshot {
+            // Restore the clocks, and never deliver again what was seen before the restart.
+            state.clock.witness(replay.last_clock);
+            state.event_clock.witness(replay.last_event_clock);
+            state.query_clock.witness(replay.last_query_clock);
+            state.event_min_time = replay.last_event_clock + 1;
+            state.query_min_time = replay.last_query_clock + 1;
+            state.snapshot = Some(SnapshotLog {
+                clocks: ClockRecorder::from_replay(replay),
+                records: VecDeque::new(),
+                next_clock_check: now + CLOCK_UPDATE_INTERVAL,
+            });
+            if !replay.left {
+                let me = config.memberlist.name.to_string_lossy();
+                state.rejoin.addrs = replay
+                    .alive
+                    .iter()
+                    .filter(|(n, _)| *n != me)
+                    .map(|(_, a)| *a)
+                    .collect();
+                state.rejoin.next_try = (!state.rejoin.addrs.is_empty()).then_some(now);
+            }
+        }
+        if !config.disable_coordinates {
+            let coordinates_seed = state.rng.random();
+            state.coordinates = Some(VivaldiClient::new(
+                VivaldiConfig::default(),
+                coordinates_seed,
+            ));
+        }
         let memberlist = Memberlist::new(config.memberlist, meta, now, memberlist_seed, &mut state);
         Ok(Serf { memberlist, state })
     }
@@ -294,6 +369,11 @@ impl Serf {
     /// The next application event, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.state.events.pop_front()
+    }
+
+    /// The next record for the snapshot file, if a snapshot is configured.
+    pub fn poll_snapshot_record(&mut self) -> Option<Record> {
+        self.state.snapshot.as_mut()?.records.pop_front()
     }
 
     /// The next finished join or leave, if any.
@@ -345,6 +425,7 @@ impl Serf {
             }
         }
         self.state.status = SerfStatus::Leaving;
+        self.state.record(|_| Some(Record::Leave));
         let ltime = self.state.clock.time();
         self.state.clock.increment();
         let msg = wire::Leave {
@@ -414,7 +495,7 @@ impl Serf {
             )));
         }
         self.state.event_clock.increment();
-        self.state.handle_user_event(&msg);
+        self.state.handle_user_event(now, &msg);
         self.state.event_broadcasts.queue(Broadcast {
             key: None,
             message: encoded,
@@ -531,9 +612,45 @@ impl Serf {
         }
     }
 
-    /// Stops without leaving: peers will see this node fail.
+    /// Stops without leaving: peers will see this node fail. Coalesced events still pending are
+    /// delivered first.
     pub fn shutdown(&mut self) {
         self.state.status = SerfStatus::Shutdown;
+        let member = self
+            .state
+            .member_coalescer
+            .as_mut()
+            .map(|c| c.drain())
+            .unwrap_or_default();
+        let user = self
+            .state
+            .user_coalescer
+            .as_mut()
+            .map(|c| c.drain())
+            .unwrap_or_default();
+        self.state.events.extend(member);
+        self.state.events.extend(user.into_iter().map(Event::User));
+    }
+
+    /// This node's network coordinate (`None` with coordinates disabled).
+    pub fn coordinate(&self) -> Option<wire::Coordinate> {
+        self.state
+            .coordinates
+            .as_ref()
+            .map(|c| c.coordinate().clone())
+    }
+
+    /// The last coordinate learned for a member (from probing it directly), or ours.
+    pub fn cached_coordinate(&self, name: &str) -> Option<wire::Coordinate> {
+        if name == self.state.name {
+            return self.coordinate();
+        }
+        self.state.coordinate_cache.get(name).cloned()
+    }
+
+    /// Times our coordinate was reset after becoming invalid.
+    pub fn coordinate_resets(&self) -> u64 {
+        self.state.coordinates.as_ref().map_or(0, |c| c.resets())
     }
 
     fn start_memberlist_leave(&mut self, now: Instant) {
@@ -606,9 +723,21 @@ impl Serf {
             .collect();
         self.state.pending_prunes.retain(|(t, _)| now < *t);
         for name in due {
-            self.state.erase(&name);
+            self.state.erase(now, &name);
         }
         self.state.expire_queries(now);
+        self.state.flush_coalescers(now);
+        self.state.record_clock_periodically(now);
+        if std::mem::take(&mut self.state.rejoin.retry_after_failure) {
+            self.state.rejoin.next_try = Some(now + Rejoin::RETRY);
+        }
+        if self.state.rejoin.in_flight.is_none()
+            && self.state.rejoin.next_try.is_some_and(|t| now >= t)
+        {
+            self.state.rejoin.next_try = None;
+            let addrs = self.state.rejoin.addrs.clone();
+            self.state.rejoin.in_flight = Some(self.memberlist.join(now, &addrs, &mut self.state));
+        }
         self.advance_leave(now);
     }
 }
@@ -675,7 +804,27 @@ impl Machine for Serf {
         if let Some((t, _)) = self.state.pending_prunes.iter().min_by_key(|(t, _)| *t) {
             next = next.min(*t);
         }
-        if let Some(t) = self.state.collectors.values().map(|c| c.deadline).min() {
+        let coalescing = [
+            self.state
+                .member_coalescer
+                .as_ref()
+                .and_then(|c| c.deadline()),
+            self.state
+                .user_coalescer
+                .as_ref()
+                .and_then(|c| c.deadline()),
+        ];
+        let snapshot = [
+            self.state.snapshot.as_ref().map(|s| s.next_clock_check),
+            self.state.rejoin.next_try,
+        ];
+        let collectors = self
+            .state
+            .collectors
+            .values()
+            .map(|c| c.deadline)
+            .chain(snapshot.into_iter().flatten());
+        if let Some(t) = collectors.chain(coalescing.into_iter().flatten()).min() {
             next = next.min(t);
         }
         Some(next)
@@ -744,7 +893,22 @@ impl State {
         }
     }
 
-    fn emit(&mut self, kind: MemberEventType, member: Member) {
+    fn emit(&mut self, now: Instant, kind: MemberEventType, member: Member) {
+        let (name, addr) = (
+            member.name.clone(),
+            SocketAddr::new(member.addr, member.port),
+        );
+        self.record(|_| match kind {
+            MemberEventType::Join => Some(Record::Alive { name, addr }),
+            MemberEventType::Leave | MemberEventType::Failed => Some(Record::NotAlive { name }),
+            MemberEventType::Update | MemberEventType::Reap => None,
+        });
+        let time = self.clock.time();
+        self.record(|c| c.member_clock(time));
+        if let Some(c) = &mut self.member_coalescer {
+            c.push(now, kind, vec![member]);
+            return;
+        }
         self.events.push_back(Event::Member {
             kind,
             members: vec![member],
@@ -796,7 +960,7 @@ impl State {
                 m.member.status = MemberStatus::Left;
                 m.leave_time = Some(now);
                 let member = m.member.clone();
-                self.emit(MemberEventType::Leave, member);
+                self.emit(now, MemberEventType::Leave, member);
             }
             MemberStatus::Leaving | MemberStatus::Left => {}
             MemberStatus::None => return false,
@@ -814,14 +978,18 @@ impl State {
                 let at = now + self.broadcast_timeout + self.leave_propagate_delay;
                 self.pending_prunes.push((at, name.to_string()));
             }
-            Some(_) => self.erase(name),
+            Some(_) => self.erase(now, name),
             None => {}
         }
     }
 
-    fn erase(&mut self, name: &str) {
+    fn erase(&mut self, now: Instant, name: &str) {
+        self.coordinate_cache.remove(name);
+        if let Some(c) = &mut self.coordinates {
+            c.forget_node(name);
+        }
         if let Some(m) = self.members.remove(name) {
-            self.emit(MemberEventType::Reap, m.member);
+            self.emit(now, MemberEventType::Reap, m.member);
         }
     }
 
@@ -866,7 +1034,7 @@ impl State {
             .map(|m| m.member.name.clone())
             .collect();
         for name in expired {
-            self.erase(&name);
+            self.erase(now, &name);
         }
         let timeout = self.recent_intent_timeout;
         self.recent_intents
@@ -905,7 +1073,7 @@ impl State {
     }
 
     /// A user event (Go `handleUserEvent`); true when it is new and worth rebroadcasting.
-    fn handle_user_event(&mut self, msg: &wire::UserEventMessage) -> bool {
+    fn handle_user_event(&mut self, now: Instant, msg: &wire::UserEventMessage) -> bool {
         self.event_clock.witness(msg.ltime);
         if msg.ltime < self.event_min_time {
             return false;
@@ -917,12 +1085,18 @@ impl State {
         {
             return false;
         }
-        self.events.push_back(Event::User(UserEvent {
+        self.record(|c| c.user_event(msg.ltime));
+        let event = UserEvent {
             ltime: msg.ltime,
             name: msg.name.to_string_lossy(),
             payload: payload.to_vec(),
             coalesce: msg.cc,
-        }));
+        };
+        let deliver = match &mut self.user_coalescer {
+            Some(c) => c.push(now, event),
+            None => Some(event),
+        };
+        self.events.extend(deliver.map(Event::User));
         true
     }
 
@@ -1003,6 +1177,7 @@ impl State {
         {
             return false;
         }
+        self.record(|c| c.query(q.ltime));
         let rebroadcast = q.flags & wire::QUERY_FLAG_NO_BROADCAST == 0;
         if !query::passes_filters(
             q.filters.as_deref().unwrap_or_default(),
@@ -1256,6 +1431,37 @@ impl State {
         }
     }
 
+    /// Adds a snapshot record, if a snapshot is kept and `make` produces one.
+    fn record(&mut self, make: impl FnOnce(&mut ClockRecorder) -> Option<Record>) {
+        if let Some(log) = &mut self.snapshot {
+            if let Some(r) = make(&mut log.clocks) {
+                log.records.push_back(r);
+            }
+        }
+    }
+
+    /// Intents move the member clock without member events: record it now and then.
+    fn record_clock_periodically(&mut self, now: Instant) {
+        let time = self.clock.time();
+        if let Some(log) = &mut self.snapshot {
+            if now >= log.next_clock_check {
+                log.next_clock_check = now + CLOCK_UPDATE_INTERVAL;
+                log.records.extend(log.clocks.member_clock(time));
+            }
+        }
+    }
+
+    /// Delivers coalesced events whose window closed.
+    fn flush_coalescers(&mut self, now: Instant) {
+        if let Some(c) = &mut self.member_coalescer {
+            self.events.extend(c.flush(now));
+        }
+        if let Some(c) = &mut self.user_coalescer {
+            self.events
+                .extend(c.flush(now).into_iter().map(Event::User));
+        }
+    }
+
     /// Finishes queries whose deadline passed and forgets received queries past theirs.
     fn expire_queries(&mut self, now: Instant) {
         let due: Vec<u64> = self
@@ -1296,6 +1502,28 @@ impl State {
 }
 
 impl Delegate for State {
+    /// Our coordinate rides on every UDP ack (`PingVersion` 1), as Go's ping delegate does.
+    fn ack_payload(&mut self) -> Vec<u8> {
+        match &self.coordinates {
+            Some(c) => wire::encode_ack_payload(c.coordinate(), Dialect::GOSSIP),
+            None => Vec::new(),
+        }
+    }
+
+    fn notify_ping_complete(&mut self, node: &Node, rtt: Duration, payload: &[u8]) {
+        let Some(client) = &mut self.coordinates else {
+            return;
+        };
+        // An empty payload: the peer has coordinates disabled. Bad ones are dropped.
+        let Ok(Some(theirs)) = wire::decode_ack_payload(payload) else {
+            return;
+        };
+        let name = node.name.to_string_lossy();
+        if client.update(&name, &theirs, rtt).is_ok() {
+            self.coordinate_cache.insert(name, theirs);
+        }
+    }
+
     fn notify_conflict(&mut self, existing: &Node, _other: &Node) {
         if existing.name.as_bytes() == self.name.as_bytes()
             && self.conflict_resolution
@@ -1317,7 +1545,7 @@ impl Delegate for State {
                 .handle_leave_intent(now, l)
                 .then_some(&mut self.intents),
             Message::UserEvent(e) => self
-                .handle_user_event(e)
+                .handle_user_event(now, e)
                 .then_some(&mut self.event_broadcasts),
             Message::Query(q) => self
                 .handle_query(now, q)
@@ -1411,12 +1639,12 @@ impl Delegate for State {
                     payload: e.payload.clone(),
                     cc: false,
                 };
-                self.handle_user_event(&msg);
+                self.handle_user_event(now, &msg);
             }
         }
     }
 
-    fn notify_join(&mut self, _now: Instant, node: &Node) {
+    fn notify_join(&mut self, now: Instant, node: &Node) {
         let name = node.name.to_string_lossy();
         let member = self.member_from_node(node, MemberStatus::Alive);
         match self.members.get_mut(&name) {
@@ -1440,7 +1668,7 @@ impl Delegate for State {
             }
         }
         let member = self.members[&name].member.clone();
-        self.emit(MemberEventType::Join, member);
+        self.emit(now, MemberEventType::Join, member);
     }
 
     fn notify_leave(&mut self, now: Instant, node: &Node) {
@@ -1460,10 +1688,10 @@ impl Delegate for State {
         m.member.status = status;
         m.leave_time = Some(now);
         let member = m.member.clone();
-        self.emit(kind, member);
+        self.emit(now, kind, member);
     }
 
-    fn notify_update(&mut self, _now: Instant, node: &Node) {
+    fn notify_update(&mut self, now: Instant, node: &Node) {
         let name = node.name.to_string_lossy();
         let Some(status) = self.members.get(&name).map(|m| m.member.status) else {
             return;
@@ -1472,10 +1700,19 @@ impl Delegate for State {
         if let Some(m) = self.members.get_mut(&name) {
             m.member = member.clone();
         }
-        self.emit(MemberEventType::Update, member);
+        self.emit(now, MemberEventType::Update, member);
     }
 
     fn join_complete(&mut self, id: u64, contacted: usize, errors: Vec<String>) {
+        if self.rejoin.in_flight == Some(id) {
+            self.rejoin.in_flight = None;
+            if contacted == 0 {
+                self.rejoin.retry_after_failure = true;
+            } else {
+                self.rejoin.addrs.clear();
+            }
+            return;
+        }
         if self.user_joins.remove(&id).is_none() {
             return;
         }

@@ -86,3 +86,15 @@ pub enum Completion {
         result: KeyAggregate,
     },
 }
+
+impl super::coalesce::UserEventInfo for UserEvent {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn ltime(&self) -> u64 {
+        self.ltime
+    }
+    fn coalesce(&self) -> bool {
+        self.coalesce
+    }
+}

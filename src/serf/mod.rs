@@ -2,6 +2,7 @@
 //! as a sans-I/O state machine (see [`Serf`]).
 
 mod buffers;
+mod coalesce;
 mod config;
 mod core;
 mod event;
@@ -9,6 +10,8 @@ mod internal;
 mod lamport;
 mod member;
 mod query;
+pub mod snapshot;
+mod vivaldi;
 
 pub use config::{Config, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, USER_EVENT_SIZE_CEILING};
 pub use core::{Serf, SerfError, SerfStatus};
@@ -17,3 +20,4 @@ pub use internal::{KeyOp, PING_QUERY};
 pub use lamport::LamportClock;
 pub use member::{Member, MemberStatus, Tags};
 pub use query::{default_timeout, KeyAggregate, QueryParams, QueryUpdate};
+pub use vivaldi::{distance, new_coordinate, CoordinateError, VivaldiClient, VivaldiConfig};

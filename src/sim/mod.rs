@@ -92,6 +92,9 @@ pub struct Sim<M: Machine> {
     next_delivery_id: u64,
     pub network: NetworkConditions,
     pub stats: NetworkStats,
+    /// How often, in virtual time, [`run_until_cond`](Self::run_until_cond) evaluates its
+    /// condition (default 50 ms).
+    pub check_interval: Duration,
 }
 
 impl<M: Machine> Sim<M> {
@@ -110,6 +113,7 @@ impl<M: Machine> Sim<M> {
             next_delivery_id: 0,
             network: NetworkConditions::default(),
             stats: NetworkStats::default(),
+            check_interval: Duration::from_millis(50),
         }
     }
 
@@ -213,17 +217,22 @@ impl<M: Machine> Sim<M> {
         self.run_until(end, |_| false);
     }
 
-    /// Runs until `done` holds (checked after every step) or `limit` of virtual time passed;
-    /// returns whether `done` held.
+    /// Runs until `done` holds or `limit` of virtual time passed; returns whether `done` held.
+    /// `done` is checked every [`check_interval`](Self::check_interval) of virtual time
+    /// (conditions over thousands of nodes would otherwise cost more than the simulation).
     pub fn run_until_cond(&mut self, limit: Duration, mut done: impl FnMut(&Self) -> bool) -> bool {
         let end = self.now + limit;
         self.run_until(end, |s| done(s))
     }
 
     fn run_until(&mut self, end: Instant, mut done: impl FnMut(&Self) -> bool) -> bool {
+        let mut next_check = self.now;
         loop {
-            if done(self) {
-                return true;
+            if self.now >= next_check {
+                if done(self) {
+                    return true;
+                }
+                next_check = self.now + self.check_interval;
             }
             let next_delivery = self.deliveries.peek().map(|Reverse((t, _))| *t);
             let next_timer = self.next_live_timer();
