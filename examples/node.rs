@@ -6,8 +6,8 @@
 //! Prints one JSON object per line: first `{"event":"ready",...}`, then one per event. Reads
 //! commands on stdin, one per line: `members`, `tags K=V ...`, `event NAME PAYLOAD
 //! [coalesce=false]`, `query NAME PAYLOAD [node=N]... [tag=K=REGEX]... [timeout=MS] [ack]`,
-//! `keys install|use|remove|list [BASE64KEY]`, `leave` (graceful, then exit 0). It answers every
-//! query named `echo` with its payload.
+//! `keys install|use|remove|list [BASE64KEY]`, `rtt NODE`, `leave` (graceful, then exit 0). It
+//! answers every query named `echo` with its payload.
 
 use std::io::{BufRead, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -86,6 +86,11 @@ fn main() {
             }
             ["query", name, rest @ ..] => run_query(&serf, name, rest),
             ["keys", op, rest @ ..] => run_keys(&serf, op, rest.first().copied()),
+            ["rtt", node] => print(match serf.rtt(serf.name(), node) {
+                Ok(Some(rtt)) => json!({"rtt": node, "ms": rtt.as_secs_f64() * 1000.0}),
+                Ok(None) => json!({"error": format!("no coordinate for {node} yet")}),
+                Err(e) => json!({"error": e.to_string()}),
+            }),
             ["leave"] => {
                 let result = serf.leave();
                 print(match &result {

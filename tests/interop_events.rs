@@ -301,3 +301,84 @@ fn key_rotation_from_either_side() {
     );
     lib.shutdown().expect("shutdown");
 }
+
+#[test]
+fn snapshots_written_by_either_side_are_read_by_the_other() {
+    let dir = tempdir("snap");
+    let a = Agent::start("ref-snap-a", &[]);
+
+    // libserf writes a snapshot; the reference agent restarts from it in the node's place.
+    let lib_snap = dir.join("lib.snapshot");
+    let mut options = Options::new("snap-1");
+    options.bind = "127.0.0.1:0".parse().expect("addr");
+    options.protocol_version = 5;
+    options.snapshot_path = Some(lib_snap.clone());
+    let lib = Serf::create(options).expect("start");
+    let port = lib.local_addr().port();
+    lib.join(&[a.gossip.to_string()], false).expect("join");
+    assert!(wait_until(Duration::from_secs(20), || a
+        .status_of("snap-1")
+        .as_deref()
+        == Some("alive")));
+    std::thread::sleep(Duration::from_secs(1));
+    lib.shutdown().expect("shutdown");
+    let text = std::fs::read_to_string(&lib_snap).expect("snapshot written");
+    assert!(
+        text.contains(&format!("alive: ref-snap-a {}", a.gossip)),
+        "{text}"
+    );
+    let go = Agent::start_at(
+        "snap-1",
+        std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        &[&format!("-snapshot={}", lib_snap.display())],
+    );
+    assert!(
+        wait_until(Duration::from_secs(30), || a.status_of("snap-1").as_deref()
+            == Some("alive")
+            && go.status_of("ref-snap-a").as_deref() == Some("alive")),
+        "the reference agent did not rejoin from libserf's snapshot: {:?}",
+        go.members()
+    );
+    drop(go);
+
+    // A reference agent writes a snapshot; libserf restarts from it in the agent's place.
+    let go_snap = dir.join("go.snapshot");
+    let mut b = Agent::start("snap-2", &[&format!("-snapshot={}", go_snap.display())]);
+    b.cli(&["join", &a.gossip.to_string()]).expect("join");
+    assert!(wait_until(Duration::from_secs(20), || a
+        .status_of("snap-2")
+        .as_deref()
+        == Some("alive")));
+    a.cli(&["event", "-coalesce=false", "seen-before", "x"])
+        .expect("event");
+    std::thread::sleep(Duration::from_secs(2));
+    let b_addr = b.gossip;
+    b.terminate();
+    assert!(wait_until(Duration::from_secs(30), || a
+        .status_of("snap-2")
+        .as_deref()
+        == Some("failed")));
+    let mut options = Options::new("snap-2");
+    options.bind = b_addr;
+    options.protocol_version = 5;
+    options.snapshot_path = Some(go_snap.clone());
+    let lib = Serf::create(options).expect("start from the Go snapshot");
+    assert!(
+        wait_until(Duration::from_secs(30), || a.status_of("snap-2").as_deref()
+            == Some("alive")),
+        "libserf did not rejoin from the reference agent's snapshot: {:?}",
+        a.members()
+    );
+    // The event the Go agent saw before its restart is not delivered again.
+    let replayed = expect_event(
+        &lib,
+        Duration::from_secs(3),
+        |e| matches!(e, Event::User(u) if u.name == "seen-before"),
+    );
+    assert!(
+        replayed.is_none(),
+        "an event from before the restart was delivered again"
+    );
+    lib.shutdown().expect("shutdown");
+    let _ = std::fs::remove_dir_all(&dir);
+}

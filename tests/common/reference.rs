@@ -68,7 +68,11 @@ pub struct Agent {
 impl Agent {
     /// Starts `serf agent` on loopback with `extra` flags (e.g. `-tag=role=web`, `-encrypt=…`).
     pub fn start(name: &str, extra: &[&str]) -> Agent {
-        let gossip = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        Agent::start_at(name, SocketAddr::from(([127, 0, 0, 1], free_port())), extra)
+    }
+
+    /// Starts `serf agent` with its gossip on `gossip`.
+    pub fn start_at(name: &str, gossip: SocketAddr, extra: &[&str]) -> Agent {
         let rpc = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let log = std::fs::File::create(
             std::env::temp_dir().join(format!("libserf-ref-{name}-{}.log", gossip.port())),
@@ -153,6 +157,23 @@ impl Agent {
 
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// SIGTERM: the agent shuts down without leaving (flushing its snapshot), as Go's agent does
+    /// unless `leave_on_terminate` is set.
+    pub fn terminate(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+            let end = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < end && matches!(child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 
     /// kill -9.
