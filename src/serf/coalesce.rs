@@ -327,6 +327,7 @@ mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
     use super::*;
+    use crate::serf::event::UserEvent;
     use crate::serf::member::{MemberStatus, Tags};
 
     const MS: Duration = Duration::from_millis(1);
@@ -704,27 +705,6 @@ mod tests {
         );
         assert_eq!(c.deadline(), None);
         assert_eq!(c.drain(), Vec::new());
-    }
-
-    /// The shape the serf event will have; here only to exercise the generic coalescer.
-    #[derive(Debug, Clone, PartialEq)]
-    struct UserEvent {
-        ltime: u64,
-        name: String,
-        payload: Vec<u8>,
-        coalesce: bool,
-    }
-
-    impl UserEventInfo for UserEvent {
-        fn name(&self) -> &str {
-            &self.name
-        }
-        fn ltime(&self) -> u64 {
-            self.ltime
-        }
-        fn coalesce(&self) -> bool {
-            self.coalesce
-        }
     }
 
     fn user(ltime: u64, name: &str, payload: &str) -> UserEvent {
