@@ -1,15 +1,34 @@
 # libserf: `make` builds, `make demo` runs the main job, `make test` runs every test layer.
 CARGO ?= cargo
+CC ?= cc
+CXX ?= c++
 SHARED ?= ../shared
+PREFIX ?= /usr/local
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 
-.PHONY: all build demo decode-captures test lint check-header bench clean
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+MAJOR := $(firstword $(subst ., ,$(VERSION)))
+LIB := target/release
+CDIR := target/c
+# The reference HashiCorp agent (Debian's golang-github-hashicorp-serf-dev, Go 1.19), shared with
+# the Rust interop tests.
+GO ?= /usr/lib/go-1.19/bin/go
+GOPATH_REF ?= /usr/share/gocode
+REFERENCE := target/reference-serf/serf
+# Programs link the shared library in place (rpath); its soname needs the .so.MAJOR link.
+C_LINK := -L$(LIB) -lserf -pthread -Wl,-rpath,$(abspath $(LIB))
+C_WARN := -Wall -Wextra -Werror -g -Iinclude
+SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-all: build
+.PHONY: all build demo decode-captures test lint check-header bench clean c-examples c-test \
+	valgrind check-exports install readme-c reference
+
+all: build c-examples
 
 build:
 	$(CARGO) build --release
+	ln -sf libserf.so $(LIB)/libserf.so.$(MAJOR)
 
 # A three-node libserf cluster on loopback: members, a kill -9 seen as failed, a graceful leave.
 demo:
@@ -21,11 +40,12 @@ decode-captures:
 	$(CARGO) run --release --example decode_capture -- $(SHARED)/vectors/captures/encrypted.pcap XXo7nB4PKktsjZ4PGis8TQ== | tail -n 5
 
 # Release builds: the simulator and real-socket tests run protocol time, which debug builds slow.
-# The last line sums every runner's result: "total: N passed, N failed".
+# The last line sums every runner's result (cargo's and the C suites'): "total: N passed, N failed".
 test: lint check-header
 	mkdir -p target
 	$(CARGO) test --release --all-targets 2>&1 | tee target/test-output.log
-	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "total: %d passed, %d failed\n", p, f }' target/test-output.log
+	$(MAKE) --no-print-directory c-test check-exports valgrind readme-c 2>&1 | tee -a target/test-output.log
+	@awk '/^test result:/ { p += $$4; f += $$6 } /^[0-9]+ passed, [0-9]+ failed$$/ { p += $$1; f += $$3 } END { printf "total: %d passed, %d failed\n", p, f }' target/test-output.log
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -41,3 +61,80 @@ bench:
 
 clean:
 	$(CARGO) clean
+
+# --- C ---------------------------------------------------------------------------------------
+
+c-examples: build
+	mkdir -p $(CDIR)
+	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L $(C_WARN) examples/c/cluster.c $(C_LINK) -o $(CDIR)/cluster
+	$(CC) -std=c99 -D_GNU_SOURCE $(C_WARN) examples/c/epoll_events.c $(C_LINK) -o $(CDIR)/epoll_events
+
+reference: $(REFERENCE)
+
+$(REFERENCE):
+	mkdir -p $(dir $@)
+	GOPATH=$(GOPATH_REF) GO111MODULE=off GOCACHE=$(abspath $(dir $@))/gocache \
+		$(GO) build -o $@ github.com/hashicorp/serf/cmd/serf
+
+# The C suite, sanitized, as C and as C++ (the header must be C++-clean). Each prints
+# "N passed, N failed" as its last line.
+c-test: build reference
+	mkdir -p $(CDIR)
+	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L $(C_WARN) $(SANITIZE) tests/c/test_serf.c $(C_LINK) -o $(CDIR)/test_serf
+	$(CXX) -x c++ -std=c++11 $(C_WARN) $(SANITIZE) tests/c/test_serf.c -x none $(C_LINK) -o $(CDIR)/test_serf_cpp
+	@echo "== C suite (C, ASan+UBSan)"
+	timeout 600 $(CDIR)/test_serf $(REFERENCE)
+	@echo "== C suite (C++, ASan+UBSan)"
+	timeout 600 $(CDIR)/test_serf_cpp $(REFERENCE)
+	@echo "== examples/c/epoll_events"
+	$(MAKE) --no-print-directory c-examples
+	timeout 60 $(CDIR)/epoll_events
+
+# The three-node example under valgrind: no leaks, no invalid reads.
+valgrind: c-examples
+	timeout 600 valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+		--show-leak-kinds=definite,indirect $(CDIR)/cluster
+	@echo "1 passed, 0 failed"
+
+# libserf.so exports serf_* symbols and nothing else.
+check-exports: build
+	@others=$$(nm -D --defined-only $(LIB)/libserf.so | awk '{ print $$3 }' | grep -v '^serf_' || true); \
+	if [ -n "$$others" ]; then echo "libserf.so exports non-serf symbols:"; echo "$$others"; exit 1; fi
+	@echo "libserf.so exports $$(nm -D --defined-only $(LIB)/libserf.so | grep -c ' serf_') serf_* symbols and nothing else"
+	readelf -d $(LIB)/libserf.so | grep -q 'SONAME.*libserf.so.$(MAJOR)'
+	@echo "1 passed, 0 failed"
+
+# Installs the libraries (versioned soname), serf.h and serf.pc under $(DESTDIR)$(PREFIX).
+install: build
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 0755 $(LIB)/libserf.so $(DESTDIR)$(PREFIX)/lib/libserf.so.$(VERSION)
+	ln -sf libserf.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libserf.so.$(MAJOR)
+	ln -sf libserf.so.$(MAJOR) $(DESTDIR)$(PREFIX)/lib/libserf.so
+	install -m 0644 $(LIB)/libserf.a $(DESTDIR)$(PREFIX)/lib/libserf.a
+	install -m 0644 include/serf.h $(DESTDIR)$(PREFIX)/include/serf.h
+	printf '%s\n' \
+		'prefix=$(PREFIX)' \
+		'libdir=$${prefix}/lib' \
+		'includedir=$${prefix}/include' \
+		'' \
+		'Name: serf' \
+		'Description: HashiCorp Serf (gossip membership), wire-compatible, in Rust' \
+		'Version: $(VERSION)' \
+		'Libs: -L$${libdir} -lserf' \
+		'Libs.private: -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc' \
+		'Cflags: -I$${includedir}' > $(DESTDIR)$(PREFIX)/lib/pkgconfig/serf.pc
+
+# The README's C quick start, compiled as written against an install made with pkg-config, then run.
+readme-c:
+	rm -rf target/readme-install && mkdir -p target/readme-install
+	$(MAKE) --no-print-directory install PREFIX=$(abspath target/readme-install)
+	awk '/^<!-- c-quickstart -->/ { on = 1; next } on && /^```c/ { grab = 1; next } grab && /^```/ { exit } grab { print }' README.md > target/readme-install/quickstart.c
+	test -s target/readme-install/quickstart.c
+	PKG_CONFIG_PATH=$(abspath target/readme-install)/lib/pkgconfig; export PKG_CONFIG_PATH; \
+	$(CC) -Wall -Wextra -Werror target/readme-install/quickstart.c -o target/readme-install/quickstart \
+		$$(pkg-config --cflags --libs serf) -Wl,-rpath,$$(pkg-config --variable=libdir serf); \
+	$(CC) -Wall -Wextra -Werror target/readme-install/quickstart.c -o target/readme-install/quickstart-static \
+		$$(pkg-config --cflags serf) $$(pkg-config --variable=libdir serf)/libserf.a $$(pkg-config --static --libs-only-l serf | sed 's/-lserf//')
+	timeout 60 target/readme-install/quickstart
+	timeout 60 target/readme-install/quickstart-static
+	@echo "1 passed, 0 failed"

@@ -9,19 +9,1203 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+// HashiCorp's LAN timing (`memberlist.DefaultLANConfig`), the default.
+#define SERF_PROFILE_LAN 0
+
+// WAN timing (`DefaultWANConfig`).
+#define SERF_PROFILE_WAN 1
+
+// Loopback timing (`DefaultLocalConfig`).
+#define SERF_PROFILE_LOCAL 2
+
+// Tuning knobs for `serf_config_set_tuning` (durations in milliseconds, the rest counts).
+#define SERF_TUNE_PROBE_INTERVAL_MS 1
+
+#define SERF_TUNE_PROBE_TIMEOUT_MS 2
+
+#define SERF_TUNE_GOSSIP_INTERVAL_MS 3
+
+#define SERF_TUNE_GOSSIP_NODES 4
+
+#define SERF_TUNE_GOSSIP_TO_THE_DEAD_MS 5
+
+#define SERF_TUNE_INDIRECT_CHECKS 6
+
+#define SERF_TUNE_RETRANSMIT_MULT 7
+
+#define SERF_TUNE_SUSPICION_MULT 8
+
+#define SERF_TUNE_SUSPICION_MAX_TIMEOUT_MULT 9
+
+// 0 disables periodic push/pull.
+#define SERF_TUNE_PUSH_PULL_INTERVAL_MS 10
+
+#define SERF_TUNE_TCP_TIMEOUT_MS 11
+
+#define SERF_TUNE_REAP_INTERVAL_MS 12
+
+#define SERF_TUNE_RECONNECT_INTERVAL_MS 13
+
+// Failed members are reaped after this.
+#define SERF_TUNE_RECONNECT_TIMEOUT_MS 14
+
+// Left members are reaped after this.
+#define SERF_TUNE_TOMBSTONE_TIMEOUT_MS 15
+
+#define SERF_TUNE_BROADCAST_TIMEOUT_MS 16
+
+#define SERF_TUNE_LEAVE_PROPAGATE_DELAY_MS 17
+
+// The default gossip port, 7946.
+#define SERF_DEFAULT_PORT 7946
+
+#define SERF_EVENT_NONE 0
+
+#define SERF_EVENT_MEMBER_JOIN 1
+
+#define SERF_EVENT_MEMBER_LEAVE 2
+
+#define SERF_EVENT_MEMBER_FAILED 3
+
+#define SERF_EVENT_MEMBER_UPDATE 4
+
+#define SERF_EVENT_MEMBER_REAP 5
+
+// A user event (`serf_send_event`, `serf event`).
+#define SERF_EVENT_USER 6
+
+// A query to answer with `serf_query_respond`.
+#define SERF_EVENT_QUERY 7
+
+// The node stopped by itself (it lost a name-conflict vote).
+#define SERF_EVENT_SHUTDOWN 8
+
+// Adds a key to every keyring (`serf keys -install`).
+#define SERF_KEY_INSTALL 1
+
+// Makes an installed key the primary everywhere (`-use`).
+#define SERF_KEY_USE 2
+
+// Removes a (non-primary) key everywhere (`-remove`).
+#define SERF_KEY_REMOVE 3
+
+// Lists the keys every node holds (`-list`); takes no key.
+#define SERF_KEY_LIST 4
+
+// No messages at all.
+#define SERF_LOG_OFF 0
+
+#define SERF_LOG_ERROR 1
+
+#define SERF_LOG_WARN 2
+
+#define SERF_LOG_INFO 3
+
+#define SERF_LOG_DEBUG 4
+
+#define SERF_MEMBER_NONE 0
+
+#define SERF_MEMBER_ALIVE 1
+
+// It announced it is leaving.
+#define SERF_MEMBER_LEAVING 2
+
+#define SERF_MEMBER_LEFT 3
+
+#define SERF_MEMBER_FAILED 4
+
 #define SERF_VERSION_MAJOR 0
 
 #define SERF_VERSION_MINOR 1
 
 #define SERF_VERSION_PATCH 0
 
+// Dimensions of a Vivaldi coordinate (HashiCorp's default, 8).
+#define SERF_COORDINATE_DIMENSIONS 8
+
+// `serf_query_update.kind`: a node acknowledged receipt (only with request_ack).
+#define SERF_QUERY_ACK 1
+
+// A node responded; `payload` holds its answer.
+#define SERF_QUERY_RESPONSE 2
+
+// The query is over (deadline passed or every expected node answered): nothing follows.
+#define SERF_QUERY_DONE 3
+
+// What a fallible `serf_*` function returns. `SERF_OK` (0) is success; on any other value the
+// out-pointers are left untouched (or set to NULL where stated) and `serf_last_error_message()`
+// describes the failure.
+typedef enum serf_status {
+  // Success.
+  SERF_OK = 0,
+  // A required pointer argument was NULL.
+  SERF_ERR_NULL = 1,
+  // A string argument was not valid UTF-8.
+  SERF_ERR_UTF8 = 2,
+  // An argument was out of range or malformed (address, key, option value...).
+  SERF_ERR_INVALID = 3,
+  // A payload, name or tag set is larger than the protocol allows.
+  SERF_ERR_TOO_LARGE = 4,
+  // Nothing happened within the time allowed.
+  SERF_ERR_TIMEOUT = 5,
+  // The named member, tag or pending query does not exist.
+  SERF_ERR_NOT_FOUND = 6,
+  // The node has left or was shut down; it does no more work.
+  SERF_ERR_STOPPED = 7,
+  // An operating-system error (binding sockets, reading a file...).
+  SERF_ERR_IO = 8,
+  // A join reached none of the given addresses.
+  SERF_ERR_JOIN = 9,
+  // A bug in libserf (an internal error or a caught panic); the handle stays usable.
+  SERF_ERR_INTERNAL = 10,
+} serf_status;
+
+// How to create a node. Opaque; create with `serf_config_new`, release with `serf_config_free`.
+// A config is not thread-safe: do not use one config from two threads at once. It may be
+// reused for several nodes and freed right after `serf_create`.
+typedef struct serf_config_t serf_config_t;
+
+// One event. Opaque and immutable; from `serf_poll_event`/`serf_try_event` (owned: free with
+// `serf_event_free`) or lent to an event callback (valid during the call only). Read-only, so
+// usable from several threads at once. It does not keep its node alive.
+typedef struct serf_event_t serf_event_t;
+
+// The cluster-wide outcome of a key operation (Go's `KeyResponse`). Opaque and immutable; from
+// `serf_key_operation`, released with `serf_key_result_free`. Strings it lends stay valid until
+// then. Usable from several threads at once.
+typedef struct serf_key_result_t serf_key_result_t;
+
+// One member: an immutable snapshot taken when the list, event or local member was fetched.
+// Opaque. Borrowed from its list or event (valid until that is freed) except when returned by
+// `serf_local_member`, which gives an owned one for `serf_member_free`. Read-only, so usable
+// from several threads at once.
+typedef struct serf_member_t serf_member_t;
+
+// A snapshot of the member list. Opaque; from `serf_members`, released with `serf_members_free`.
+// Read-only, so usable from several threads at once.
+typedef struct serf_members_t serf_members_t;
+
+// How to send a query. Opaque; from `serf_query_params_new`, released with
+// `serf_query_params_free`. Not thread-safe; reusable for several queries.
+typedef struct serf_query_params_t serf_query_params_t;
+
+// A query in flight. Opaque; from `serf_query`, released with `serf_query_free` (before or after
+// it is done). Use it from one thread at a time. It does not keep the node alive, but it stays
+// valid (reporting SERF_QUERY_DONE) after the node is freed.
+typedef struct serf_query_t serf_query_t;
+
+// A running node. Opaque; create with `serf_create`, release with `serf_free`. Every function
+// taking a `serf_t *` may be called from any thread, concurrently, except `serf_free`, which
+// must be the last call on the handle (no other call in flight or afterwards).
+typedef struct serf_t serf_t;
+
+// A log callback: `ctx` as registered, the message's level (`SERF_LOG_*`) and the message, a
+// NUL-terminated UTF-8 string borrowed for the duration of the call only.
+typedef void (*serf_log_callback)(void *ctx, uint32_t level, const char *message);
+
+// Releases a callback's context once the library no longer calls it.
+typedef void (*serf_drop_callback)(void *ctx);
+
+// An event callback: `ctx` as registered and the event, lent for the duration of the call.
+typedef void (*serf_event_callback)(void *ctx, const struct serf_event_t *event);
+
+// A Vivaldi network coordinate (`coordinate.Coordinate`), copied out by value.
+typedef struct serf_coordinate {
+  double vec[SERF_COORDINATE_DIMENSIONS];
+  double error;
+  double adjustment;
+  double height;
+} serf_coordinate;
+
+// One update from `serf_query_next`. `from` and `payload` are borrowed from the query handle:
+// valid until the next `serf_query_next` or `serf_query_free` on it. For SERF_QUERY_DONE they
+// are NULL/0; for an ack `payload` is NULL and `payload_len` 0.
+typedef struct serf_query_update {
+  uint32_t kind;
+  const char *from;
+  const uint8_t *payload;
+  size_t payload_len;
+} serf_query_update;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
 
+// Creates a config with HashiCorp's defaults: node name = the host name, bind 0.0.0.0:7946, LAN
+// profile, protocol version 4, no encryption, event queue of 1024, log level INFO without a
+// callback. On success `*out` owns a new config: free it with `serf_config_free`.
+// Thread-safe.
+enum serf_status serf_config_new(struct serf_config_t **out);
+
+// Releases a config (NULL is a no-op), dropping its log callback reference (its `drop` runs once
+// no node uses it). Nodes created from it are unaffected. Do not use `cfg` afterwards.
+void serf_config_free(struct serf_config_t *cfg);
+
+// Sets the node name (unique in the cluster; NUL-terminated UTF-8, copied). Errors:
+// SERF_ERR_NULL, SERF_ERR_UTF8, SERF_ERR_INVALID (empty), SERF_ERR_TOO_LARGE (over 128 bytes).
+enum serf_status serf_config_set_node_name(struct serf_config_t *cfg, const char *name);
+
+// Sets where to listen (UDP and TCP): an IP literal ("127.0.0.1", "::1") and a port (0 picks a
+// free one; see `serf_local_port`). The string is copied. Errors: SERF_ERR_NULL, SERF_ERR_UTF8,
+// SERF_ERR_INVALID (not an IP address).
+enum serf_status serf_config_set_bind(struct serf_config_t *cfg, const char *addr, uint16_t port);
+
+// Sets the address and port announced to peers (default: the bound address; required when
+// binding to 0.0.0.0 or ::). Port 0 means the bound port. Errors as `serf_config_set_bind`.
+enum serf_status serf_config_set_advertise(struct serf_config_t *cfg,
+                                           const char *addr,
+                                           uint16_t port);
+
+// Selects the timing profile: `SERF_PROFILE_LAN`, `SERF_PROFILE_WAN` or `SERF_PROFILE_LOCAL`.
+// Individual knobs set with `serf_config_set_tuning` override it, whatever the order.
+// Errors: SERF_ERR_NULL, SERF_ERR_INVALID (unknown profile).
+enum serf_status serf_config_set_profile(struct serf_config_t *cfg, uint32_t profile);
+
+// Overrides one timing knob (`SERF_TUNE_*`): durations in milliseconds (at most one year),
+// counts at most 2^20 (zero only where the knob's documentation allows it; a zero count is
+// refused). Errors: SERF_ERR_NULL, SERF_ERR_INVALID (unknown knob or value out of range).
+enum serf_status serf_config_set_tuning(struct serf_config_t *cfg, uint32_t knob, uint64_t value);
+
+// Sets (or replaces) a tag the node starts with; both strings are copied. The encoded tags must
+// fit memberlist's 512-byte metadata, checked by `serf_create` (SERF_ERR_TOO_LARGE there).
+// Errors: SERF_ERR_NULL, SERF_ERR_UTF8, SERF_ERR_INVALID (empty key).
+enum serf_status serf_config_set_tag(struct serf_config_t *cfg, const char *key, const char *value);
+
+// Removes a start-up tag. Errors: SERF_ERR_NULL, SERF_ERR_UTF8, SERF_ERR_NOT_FOUND (no such tag).
+enum serf_status serf_config_delete_tag(struct serf_config_t *cfg, const char *key);
+
+// Adds an AES encryption key (16, 24 or 32 raw bytes, copied); the first key added is the
+// primary. Any key enables encryption. Errors: SERF_ERR_NULL, SERF_ERR_INVALID (length).
+enum serf_status serf_config_add_key(struct serf_config_t *cfg, const uint8_t *key, size_t len);
+
+// Adds an encryption key given in base64, as `serf keygen` prints it (`-encrypt=`). Errors:
+// SERF_ERR_NULL, SERF_ERR_UTF8, SERF_ERR_INVALID (not base64 or wrong length).
+enum serf_status serf_config_add_key_base64(struct serf_config_t *cfg, const char *key);
+
+// Sets the keyring file (Go's `-keyring-file`): a JSON array of base64 keys, primary first. If it
+// exists when `serf_create` runs, its keys are loaded (after any added with `serf_config_add_key`);
+// key changes made through `serf_key_operation` are written back. The path is copied.
+// Errors: SERF_ERR_NULL, SERF_ERR_UTF8.
+enum serf_status serf_config_set_keyring_file(struct serf_config_t *cfg, const char *path);
+
+// Sets the cluster label (memberlist 0.3+; at most 255 bytes, copied): nodes only talk to nodes
+// with the same label. Empty removes it. Errors: SERF_ERR_NULL, SERF_ERR_UTF8,
+// SERF_ERR_TOO_LARGE.
+enum serf_status serf_config_set_label(struct serf_config_t *cfg, const char *label);
+
+// Sets HashiCorp's snapshot file (Go's `-snapshot`): the clocks and known members are restored
+// from it at start and it is appended to while the node runs. NULL is refused; the path is
+// copied. Errors: SERF_ERR_NULL, SERF_ERR_UTF8.
+enum serf_status serf_config_set_snapshot_path(struct serf_config_t *cfg, const char *path);
+
+// Rejoin the snapshot's members even after a recorded graceful leave (`-rejoin`).
+// Errors: SERF_ERR_NULL.
+enum serf_status serf_config_set_rejoin_after_leave(struct serf_config_t *cfg, bool rejoin);
+
+// Coalesces member events: collected for up to `period_ms`, delivered after `quiescent_ms`
+// without new ones (the agent uses 3000 and 1000). Zero for either disables it (the default).
+// Errors: SERF_ERR_NULL, SERF_ERR_INVALID.
+enum serf_status serf_config_set_coalesce(struct serf_config_t *cfg,
+                                          uint64_t period_ms,
+                                          uint64_t quiescent_ms);
+
+// As `serf_config_set_coalesce`, for user events sent with `coalesce` true.
+enum serf_status serf_config_set_user_coalesce(struct serf_config_t *cfg,
+                                               uint64_t period_ms,
+                                               uint64_t quiescent_ms);
+
+// Serf protocol version, 2 to 5 (the Go library's default is 4, the agent's 5).
+// Errors: SERF_ERR_NULL, SERF_ERR_INVALID.
+enum serf_status serf_config_set_protocol_version(struct serf_config_t *cfg, uint8_t version);
+
+// How many events may wait unread before new ones are dropped and counted (see
+// `serf_dropped_events`); 1 to 2^20, default 1024. Errors: SERF_ERR_NULL, SERF_ERR_INVALID.
+enum serf_status serf_config_set_event_queue_capacity(struct serf_config_t *cfg, size_t capacity);
+
+// Turns Vivaldi network coordinates off (`DisableCoordinates`). Errors: SERF_ERR_NULL.
+enum serf_status serf_config_set_disable_coordinates(struct serf_config_t *cfg, bool disable);
+
+// Messages up to this level (`SERF_LOG_ERROR` .. `SERF_LOG_DEBUG`; `SERF_LOG_OFF` silences) reach
+// the log callback. Default `SERF_LOG_INFO`. Errors: SERF_ERR_NULL, SERF_ERR_INVALID.
+enum serf_status serf_config_set_log_level(struct serf_config_t *cfg, uint32_t level);
+
+// Registers the log callback for nodes created from this config (replacing any earlier one;
+// NULL `call` removes it). Without a callback nothing is logged anywhere.
+//
+// `call(ctx, level, message)` may run on any thread, including several at once (the thread of
+// the `serf_*` call being logged, or the event dispatcher thread); `message` is valid during the
+// call only. It must not throw (C++) or call `serf_free`. `drop(ctx)` (may be NULL) runs once,
+// when neither the config nor any node created from it uses the callback any more (at the last
+// of `serf_config_free` / `serf_free`), or immediately when `call` is NULL.
+// Errors: SERF_ERR_NULL (cfg).
+enum serf_status serf_config_set_log_callback(struct serf_config_t *cfg,
+                                              serf_log_callback call,
+                                              serf_drop_callback drop,
+                                              void *ctx);
+
+// Waits up to `timeout_ms` milliseconds (negative: without limit; capped at a day) for the next
+// event. On success `*out` owns it (free with `serf_event_free`). Otherwise `*out` is NULL and
+// the status says why: SERF_ERR_TIMEOUT (none came), SERF_ERR_STOPPED (the node was shut down
+// and every queued event was taken), SERF_ERR_NULL. Thread-safe; several threads polling one
+// node each get different events. While an event callback is registered it competes for the
+// same events: use one or the other.
+enum serf_status serf_poll_event(const struct serf_t *serf,
+                                 int64_t timeout_ms,
+                                 struct serf_event_t **out);
+
+// The next event if one is queued, without waiting: as `serf_poll_event` with a zero timeout
+// (SERF_ERR_TIMEOUT when the queue is empty).
+enum serf_status serf_try_event(const struct serf_t *serf, struct serf_event_t **out);
+
+// A file descriptor readable exactly while events are queued, for epoll/poll/select, asyncio or
+// Go. Level-triggered semantics: take events with `serf_try_event` until SERF_ERR_TIMEOUT.
+// Owned by the node: never read, write or close it; valid until `serf_free`. -1 for NULL.
+int32_t serf_event_fd(const struct serf_t *serf);
+
+// Events dropped so far because the queue was full (the application did not keep up); 0 for
+// NULL. Thread-safe.
+uint64_t serf_dropped_events(const struct serf_t *serf);
+
+// Releases an event from `serf_poll_event`/`serf_try_event` and the members borrowed from it.
+// NULL is a no-op. Never free an event lent to a callback.
+void serf_event_free(struct serf_event_t *event);
+
+// The event's type, a `SERF_EVENT_*` value (`SERF_EVENT_NONE` for NULL).
+uint32_t serf_event_type(const struct serf_event_t *event);
+
+// A static name for an event type: "member-join", "member-leave", "member-failed",
+// "member-update", "member-reap", "user", "query", "shutdown", or "none".
+const char *serf_event_type_name(uint32_t kind);
+
+// How many members a member event carries (0 for other events and NULL).
+size_t serf_event_member_count(const struct serf_event_t *event);
+
+// The member at `index` of a member event, borrowed from the event (valid until it is freed);
+// NULL when out of range or for NULL.
+const struct serf_member_t *serf_event_member(const struct serf_event_t *event, size_t index);
+
+// The name of a user event or query, borrowed from the event; NULL for other events and NULL.
+const char *serf_event_name(const struct serf_event_t *event);
+
+// The payload of a user event or query: returns a pointer borrowed from the event and writes
+// its length to `*len` (may be NULL). An empty payload gives a non-NULL pointer and length 0;
+// other events and NULL give NULL and 0.
+const uint8_t *serf_event_payload(const struct serf_event_t *event, size_t *len);
+
+// The Lamport time of a user event or query (0 otherwise).
+uint64_t serf_event_ltime(const struct serf_event_t *event);
+
+// Whether the sender of a user event allowed coalescing (false otherwise).
+bool serf_event_coalesce(const struct serf_event_t *event);
+
+// A query's id (0 otherwise).
+uint32_t serf_event_query_id(const struct serf_event_t *event);
+
+// The name of the node that sent a query, borrowed from the event; NULL otherwise.
+const char *serf_event_query_source(const struct serf_event_t *event);
+
+// Milliseconds left to answer a query (0 once its deadline passed, and for other events).
+uint64_t serf_event_query_remaining_ms(const struct serf_event_t *event);
+
+// Why the node stopped, for a shutdown event (borrowed from the event); NULL otherwise.
+const char *serf_event_shutdown_reason(const struct serf_event_t *event);
+
+// Answers a query event (once, before its deadline) with `payload[0..len]` (copied; NULL allowed
+// when `len` is 0). `event` is borrowed and may be freed afterwards. Errors: SERF_ERR_NULL,
+// SERF_ERR_INVALID (not a query event), SERF_ERR_TOO_LARGE (over the 1024-byte response limit),
+// SERF_ERR_NOT_FOUND (already answered or past its deadline), SERF_ERR_STOPPED.
+enum serf_status serf_query_respond(const struct serf_t *serf,
+                                    const struct serf_event_t *event,
+                                    const uint8_t *payload,
+                                    size_t len);
+
+// Registers `call` to receive every event (push instead of polling), replacing any earlier
+// callback; NULL `call` removes it. Threading: events are delivered one at a time, in order, on
+// a dispatcher thread this node owns (not the protocol thread: a slow callback only fills the
+// queue, it never stalls gossip). The event is lent for the call; the callback may call any
+// `serf_*` function on this node (`serf_query_respond`, `serf_members`, even
+// `serf_set_event_callback`), except `serf_free`. It must not throw (C++). While registered,
+// `serf_poll_event` competes for the same events: do not mix them. On replacement, an event the
+// old dispatcher had already taken is still given to the old callback, possibly while the new
+// one starts. `drop(ctx)` (may be NULL) runs once the callback will not be called again: before
+// replacement, removal or `serf_free` return (unless called from the callback itself: then when
+// the callback returns), or right away when `call` is NULL. `call` and `ctx` must be usable from
+// the dispatcher thread. Errors: SERF_ERR_NULL (serf), SERF_ERR_IO (the thread could not start;
+// `drop` has run and the previous callback is removed).
+enum serf_status serf_set_event_callback(const struct serf_t *serf,
+                                         serf_event_callback call,
+                                         serf_drop_callback drop,
+                                         void *ctx);
+
+// Runs a key operation (`SERF_KEY_*`) on every member and waits for the answers (serf's query
+// timeout plus a second). `key` is the base64 key (NULL for SERF_KEY_LIST; borrowed). SERF_OK
+// means the operation completed, not that every node succeeded: `*out` (owned; free with
+// `serf_key_result_free`) holds the per-node results; `serf_key_result_error` summarizes
+// failures. Errors: SERF_ERR_NULL, SERF_ERR_UTF8, SERF_ERR_INVALID (unknown operation, key not
+// base64 or not 16/24/32 bytes), SERF_ERR_TIMEOUT, SERF_ERR_STOPPED. `*out` is NULL on failure.
+enum serf_status serf_key_operation(const struct serf_t *serf,
+                                    uint32_t op,
+                                    const char *key,
+                                    struct serf_key_result_t **out);
+
+// Releases a key result; NULL is a no-op.
+void serf_key_result_free(struct serf_key_result_t *r);
+
+// Members asked (0 for NULL).
+size_t serf_key_result_num_nodes(const struct serf_key_result_t *r);
+
+// Members that answered (0 for NULL).
+size_t serf_key_result_num_responses(const struct serf_key_result_t *r);
+
+// Members that reported a failure (0 for NULL).
+size_t serf_key_result_num_errors(const struct serf_key_result_t *r);
+
+// Go's summary error ("1/3 nodes reported failure"), borrowed from the result; NULL when every
+// member answered successfully (and for NULL).
+const char *serf_key_result_error(const struct serf_key_result_t *r);
+
+// How many per-node messages the result holds (0 for NULL).
+size_t serf_key_result_message_count(const struct serf_key_result_t *r);
+
+// The per-node message at `index` (sorted by node) into `*node` and `*message`, borrowed from
+// the result. False (nothing written) for NULL arguments or an index out of range.
+bool serf_key_result_message_at(const struct serf_key_result_t *r,
+                                size_t index,
+                                const char **node,
+                                const char **message);
+
+// For SERF_KEY_LIST: how many distinct keys were reported (0 otherwise and for NULL).
+size_t serf_key_result_key_count(const struct serf_key_result_t *r);
+
+// For SERF_KEY_LIST: the key at `index` (base64, borrowed from the result) and how many nodes
+// hold it. False (nothing written) for NULL arguments or an index out of range.
+bool serf_key_result_key_at(const struct serf_key_result_t *r,
+                            size_t index,
+                            const char **key,
+                            size_t *count);
+
+// For SERF_KEY_LIST: how many distinct primary keys were reported (0 otherwise and for NULL).
+size_t serf_key_result_primary_key_count(const struct serf_key_result_t *r);
+
+// For SERF_KEY_LIST: the primary key at `index` (base64, borrowed) and how many nodes use it.
+// False (nothing written) for NULL arguments or an index out of range.
+bool serf_key_result_primary_key_at(const struct serf_key_result_t *r,
+                                    size_t index,
+                                    const char **key,
+                                    size_t *count);
+
+// Every member this node knows (itself included; failed and left ones until reaped), as a
+// snapshot owned by the caller: free it with `serf_members_free`. Errors: SERF_ERR_NULL,
+// SERF_ERR_STOPPED (after `serf_shutdown`; still works after `serf_leave`).
+enum serf_status serf_members(const struct serf_t *serf, struct serf_members_t **out);
+
+// This node as a member, owned by the caller: free it with `serf_member_free`.
+// Errors: SERF_ERR_NULL, SERF_ERR_STOPPED (after `serf_shutdown`).
+enum serf_status serf_local_member(const struct serf_t *serf, struct serf_member_t **out);
+
+// Releases a member list and every `serf_member_t` borrowed from it. NULL is a no-op.
+void serf_members_free(struct serf_members_t *list);
+
+// Releases a member from `serf_local_member`. NULL is a no-op. Never pass a member borrowed
+// from a list or an event.
+void serf_member_free(struct serf_member_t *member);
+
+// How many members the list holds (0 for NULL).
+size_t serf_members_count(const struct serf_members_t *list);
+
+// The member at `index` (sorted by name), borrowed from the list: valid until
+// `serf_members_free(list)`. NULL when `list` is NULL or `index` is out of range.
+const struct serf_member_t *serf_members_get(const struct serf_members_t *list, size_t index);
+
+// The member's name, borrowed from the member (valid while it is). NULL for a NULL member.
+const char *serf_member_name(const struct serf_member_t *m);
+
+// The member's IP address as text ("127.0.0.1", "::1"), borrowed from the member. NULL for NULL.
+const char *serf_member_addr(const struct serf_member_t *m);
+
+// The member's gossip port (0 for NULL).
+uint16_t serf_member_port(const struct serf_member_t *m);
+
+// The member's status, a `SERF_MEMBER_*` value (`SERF_MEMBER_NONE` for NULL).
+uint32_t serf_member_status(const struct serf_member_t *m);
+
+// The status as HashiCorp's text ("alive", "leaving", "left", "failed", "none"); static.
+const char *serf_member_status_name(uint32_t status);
+
+// The member's protocol versions into `out[0..6]`: memberlist min, max, current, then serf
+// min, max, current. Returns false (writing nothing) when either pointer is NULL.
+bool serf_member_versions(const struct serf_member_t *m, uint8_t *out);
+
+// How many tags the member has (0 for NULL).
+size_t serf_member_tag_count(const struct serf_member_t *m);
+
+// The tag at `index` (sorted by key) into `*key` and `*value`, both borrowed from the member.
+// Returns false (writing nothing) for NULL arguments or an index out of range.
+bool serf_member_tag_at(const struct serf_member_t *m,
+                        size_t index,
+                        const char **key,
+                        const char **value);
+
+// The value of tag `key` (a C string, borrowed for the call), borrowed from the member; NULL
+// when the member has no such tag or an argument is NULL or not UTF-8.
+const char *serf_member_tag(const struct serf_member_t *m, const char *key);
+
 // The library version as a NUL-terminated string ("major.minor.patch"). The pointer is static:
 // never free it. Thread-safe.
 const char *serf_version(void);
+
+// Releases a string the library handed over (`serf_stats_json`). NULL is a no-op.
+void serf_string_free(char *s);
+
+// The node's counters as a JSON object, owned by the caller (free with `serf_string_free`):
+// `{"members":3,"failed":0,"left":0,"health_score":0,"member_time":5,"event_time":2,
+// "query_time":1,"encrypted":false,"coordinate_resets":0,"event_queue":0,"dropped_events":0}`
+// (keys may be added in later versions). Errors: SERF_ERR_NULL, SERF_ERR_STOPPED.
+enum serf_status serf_stats_json(const struct serf_t *serf, char **out);
+
+// The network coordinate this node holds for `node` (a C string, borrowed; NULL for this node
+// itself), copied into `*out`. Errors: SERF_ERR_NULL (serf/out), SERF_ERR_UTF8,
+// SERF_ERR_NOT_FOUND (coordinates disabled, or none known for that node yet), SERF_ERR_STOPPED.
+enum serf_status serf_coordinate_get(const struct serf_t *serf,
+                                     const char *node,
+                                     struct serf_coordinate *out);
+
+// The estimated round-trip time between members `a` and `b` (C strings, borrowed) from their
+// coordinates, in seconds, into `*seconds`. Errors: SERF_ERR_NULL, SERF_ERR_UTF8,
+// SERF_ERR_NOT_FOUND (a coordinate is unknown here), SERF_ERR_STOPPED.
+enum serf_status serf_rtt(const struct serf_t *serf, const char *a, const char *b, double *seconds);
+
+// Creates a config with HashiCorp's defaults: node name = the host name, bind 0.0.0.0:7946, LAN
+// profile, protocol version 4, no encryption, event queue of 1024, log level INFO without a
+// callback. On success `*out` owns a new config: free it with `serf_config_free`.
+// Thread-safe.
+enum serf_status serf_config_new(struct serf_config_t **out);
+
+// Releases a config (NULL is a no-op), dropping its log callback reference (its `drop` runs once
+// no node uses it). Nodes created from it are unaffected. Do not use `cfg` afterwards.
+void serf_config_free(struct serf_config_t *cfg);
+
+// Sets the node name (unique in the cluster; NUL-terminated UTF-8, copied). Errors:
+// SERF_ERR_NULL, SERF_ERR_UTF8, SERF_ERR_INVALID (empty), SERF_ERR_TOO_LARGE (over 128 bytes).
+enum serf_status serf_config_set_node_name(struct serf_config_t *cfg, const char *name);
+
+// Sets where to listen (UDP and TCP): an IP literal ("127.0.0.1", "::1") and a port (0 picks a
+// free one; see `serf_local_port`). The string is copied. Errors: SERF_ERR_NULL, SERF_ERR_UTF8,
+// SERF_ERR_INVALID (not an IP address).
+enum serf_status serf_config_set_bind(struct serf_config_t *cfg, const char *addr, uint16_t port);
+
+// Sets the address and port announced to peers (default: the bound address; required when
+// binding to 0.0.0.0 or ::). Port 0 means the bound port. Errors as `serf_config_set_bind`.
+enum serf_status serf_config_set_advertise(struct serf_config_t *cfg,
+                                           const char *addr,
+                                           uint16_t port);
+
+// Selects the timing profile: `SERF_PROFILE_LAN`, `SERF_PROFILE_WAN` or `SERF_PROFILE_LOCAL`.
+// Individual knobs set with `serf_config_set_tuning` override it, whatever the order.
+// Errors: SERF_ERR_NULL, SERF_ERR_INVALID (unknown profile).
+enum serf_status serf_config_set_profile(struct serf_config_t *cfg, uint32_t profile);
+
+// Overrides one timing knob (`SERF_TUNE_*`): durations in milliseconds (at most one year),
+// counts at most 2^20 (zero only where the knob's documentation allows it; a zero count is
+// refused). Errors: SERF_ERR_NULL, SERF_ERR_INVALID (unknown knob or value out of range).
+enum serf_status serf_config_set_tuning(struct serf_config_t *cfg, uint32_t knob, uint64_t value);
+
+// Sets (or replaces) a tag the node starts with; both strings are copied. The encoded tags must
+// fit memberlist's 512-byte metadata, checked by `serf_create` (SERF_ERR_TOO_LARGE there).
+// Errors: SERF_ERR_NULL, SERF_ERR_UTF8, SERF_ERR_INVALID (empty key).
+enum serf_status serf_config_set_tag(struct serf_config_t *cfg, const char *key, const char *value);
+
+// Removes a start-up tag. Errors: SERF_ERR_NULL, SERF_ERR_UTF8, SERF_ERR_NOT_FOUND (no such tag).
+enum serf_status serf_config_delete_tag(struct serf_config_t *cfg, const char *key);
+
+// Adds an AES encryption key (16, 24 or 32 raw bytes, copied); the first key added is the
+// primary. Any key enables encryption. Errors: SERF_ERR_NULL, SERF_ERR_INVALID (length).
+enum serf_status serf_config_add_key(struct serf_config_t *cfg, const uint8_t *key, size_t len);
+
+// Adds an encryption key given in base64, as `serf keygen` prints it (`-encrypt=`). Errors:
+// SERF_ERR_NULL, SERF_ERR_UTF8, SERF_ERR_INVALID (not base64 or wrong length).
+enum serf_status serf_config_add_key_base64(struct serf_config_t *cfg, const char *key);
+
+// Sets the keyring file (Go's `-keyring-file`): a JSON array of base64 keys, primary first. If it
+// exists when `serf_create` runs, its keys are loaded (after any added with `serf_config_add_key`);
+// key changes made through `serf_key_operation` are written back. The path is copied.
+// Errors: SERF_ERR_NULL, SERF_ERR_UTF8.
+enum serf_status serf_config_set_keyring_file(struct serf_config_t *cfg, const char *path);
+
+// Sets the cluster label (memberlist 0.3+; at most 255 bytes, copied): nodes only talk to nodes
+// with the same label. Empty removes it. Errors: SERF_ERR_NULL, SERF_ERR_UTF8,
+// SERF_ERR_TOO_LARGE.
+enum serf_status serf_config_set_label(struct serf_config_t *cfg, const char *label);
+
+// Sets HashiCorp's snapshot file (Go's `-snapshot`): the clocks and known members are restored
+// from it at start and it is appended to while the node runs. NULL is refused; the path is
+// copied. Errors: SERF_ERR_NULL, SERF_ERR_UTF8.
+enum serf_status serf_config_set_snapshot_path(struct serf_config_t *cfg, const char *path);
+
+// Rejoin the snapshot's members even after a recorded graceful leave (`-rejoin`).
+// Errors: SERF_ERR_NULL.
+enum serf_status serf_config_set_rejoin_after_leave(struct serf_config_t *cfg, bool rejoin);
+
+// Coalesces member events: collected for up to `period_ms`, delivered after `quiescent_ms`
+// without new ones (the agent uses 3000 and 1000). Zero for either disables it (the default).
+// Errors: SERF_ERR_NULL, SERF_ERR_INVALID.
+enum serf_status serf_config_set_coalesce(struct serf_config_t *cfg,
+                                          uint64_t period_ms,
+                                          uint64_t quiescent_ms);
+
+// As `serf_config_set_coalesce`, for user events sent with `coalesce` true.
+enum serf_status serf_config_set_user_coalesce(struct serf_config_t *cfg,
+                                               uint64_t period_ms,
+                                               uint64_t quiescent_ms);
+
+// Serf protocol version, 2 to 5 (the Go library's default is 4, the agent's 5).
+// Errors: SERF_ERR_NULL, SERF_ERR_INVALID.
+enum serf_status serf_config_set_protocol_version(struct serf_config_t *cfg, uint8_t version);
+
+// How many events may wait unread before new ones are dropped and counted (see
+// `serf_dropped_events`); 1 to 2^20, default 1024. Errors: SERF_ERR_NULL, SERF_ERR_INVALID.
+enum serf_status serf_config_set_event_queue_capacity(struct serf_config_t *cfg, size_t capacity);
+
+// Turns Vivaldi network coordinates off (`DisableCoordinates`). Errors: SERF_ERR_NULL.
+enum serf_status serf_config_set_disable_coordinates(struct serf_config_t *cfg, bool disable);
+
+// Messages up to this level (`SERF_LOG_ERROR` .. `SERF_LOG_DEBUG`; `SERF_LOG_OFF` silences) reach
+// the log callback. Default `SERF_LOG_INFO`. Errors: SERF_ERR_NULL, SERF_ERR_INVALID.
+enum serf_status serf_config_set_log_level(struct serf_config_t *cfg, uint32_t level);
+
+// Registers the log callback for nodes created from this config (replacing any earlier one;
+// NULL `call` removes it). Without a callback nothing is logged anywhere.
+//
+// `call(ctx, level, message)` may run on any thread, including several at once (the thread of
+// the `serf_*` call being logged, or the event dispatcher thread); `message` is valid during the
+// call only. It must not throw (C++) or call `serf_free`. `drop(ctx)` (may be NULL) runs once,
+// when neither the config nor any node created from it uses the callback any more (at the last
+// of `serf_config_free` / `serf_free`), or immediately when `call` is NULL.
+// Errors: SERF_ERR_NULL (cfg).
+enum serf_status serf_config_set_log_callback(struct serf_config_t *cfg,
+                                              serf_log_callback call,
+                                              serf_drop_callback drop,
+                                              void *ctx);
+
+// Waits up to `timeout_ms` milliseconds (negative: without limit; capped at a day) for the next
+// event. On success `*out` owns it (free with `serf_event_free`). Otherwise `*out` is NULL and
+// the status says why: SERF_ERR_TIMEOUT (none came), SERF_ERR_STOPPED (the node was shut down
+// and every queued event was taken), SERF_ERR_NULL. Thread-safe; several threads polling one
+// node each get different events. While an event callback is registered it competes for the
+// same events: use one or the other.
+enum serf_status serf_poll_event(const struct serf_t *serf,
+                                 int64_t timeout_ms,
+                                 struct serf_event_t **out);
+
+// The next event if one is queued, without waiting: as `serf_poll_event` with a zero timeout
+// (SERF_ERR_TIMEOUT when the queue is empty).
+enum serf_status serf_try_event(const struct serf_t *serf, struct serf_event_t **out);
+
+// A file descriptor readable exactly while events are queued, for epoll/poll/select, asyncio or
+// Go. Level-triggered semantics: take events with `serf_try_event` until SERF_ERR_TIMEOUT.
+// Owned by the node: never read, write or close it; valid until `serf_free`. -1 for NULL.
+int32_t serf_event_fd(const struct serf_t *serf);
+
+// Events dropped so far because the queue was full (the application did not keep up); 0 for
+// NULL. Thread-safe.
+uint64_t serf_dropped_events(const struct serf_t *serf);
+
+// Releases an event from `serf_poll_event`/`serf_try_event` and the members borrowed from it.
+// NULL is a no-op. Never free an event lent to a callback.
+void serf_event_free(struct serf_event_t *event);
+
+// The event's type, a `SERF_EVENT_*` value (`SERF_EVENT_NONE` for NULL).
+uint32_t serf_event_type(const struct serf_event_t *event);
+
+// A static name for an event type: "member-join", "member-leave", "member-failed",
+// "member-update", "member-reap", "user", "query", "shutdown", or "none".
+const char *serf_event_type_name(uint32_t kind);
+
+// How many members a member event carries (0 for other events and NULL).
+size_t serf_event_member_count(const struct serf_event_t *event);
+
+// The member at `index` of a member event, borrowed from the event (valid until it is freed);
+// NULL when out of range or for NULL.
+const struct serf_member_t *serf_event_member(const struct serf_event_t *event, size_t index);
+
+// The name of a user event or query, borrowed from the event; NULL for other events and NULL.
+const char *serf_event_name(const struct serf_event_t *event);
+
+// The payload of a user event or query: returns a pointer borrowed from the event and writes
+// its length to `*len` (may be NULL). An empty payload gives a non-NULL pointer and length 0;
+// other events and NULL give NULL and 0.
+const uint8_t *serf_event_payload(const struct serf_event_t *event, size_t *len);
+
+// The Lamport time of a user event or query (0 otherwise).
+uint64_t serf_event_ltime(const struct serf_event_t *event);
+
+// Whether the sender of a user event allowed coalescing (false otherwise).
+bool serf_event_coalesce(const struct serf_event_t *event);
+
+// A query's id (0 otherwise).
+uint32_t serf_event_query_id(const struct serf_event_t *event);
+
+// The name of the node that sent a query, borrowed from the event; NULL otherwise.
+const char *serf_event_query_source(const struct serf_event_t *event);
+
+// Milliseconds left to answer a query (0 once its deadline passed, and for other events).
+uint64_t serf_event_query_remaining_ms(const struct serf_event_t *event);
+
+// Why the node stopped, for a shutdown event (borrowed from the event); NULL otherwise.
+const char *serf_event_shutdown_reason(const struct serf_event_t *event);
+
+// Answers a query event (once, before its deadline) with `payload[0..len]` (copied; NULL allowed
+// when `len` is 0). `event` is borrowed and may be freed afterwards. Errors: SERF_ERR_NULL,
+// SERF_ERR_INVALID (not a query event), SERF_ERR_TOO_LARGE (over the 1024-byte response limit),
+// SERF_ERR_NOT_FOUND (already answered or past its deadline), SERF_ERR_STOPPED.
+enum serf_status serf_query_respond(const struct serf_t *serf,
+                                    const struct serf_event_t *event,
+                                    const uint8_t *payload,
+                                    size_t len);
+
+// Registers `call` to receive every event (push instead of polling), replacing any earlier
+// callback; NULL `call` removes it. Threading: events are delivered one at a time, in order, on
+// a dispatcher thread this node owns (not the protocol thread: a slow callback only fills the
+// queue, it never stalls gossip). The event is lent for the call; the callback may call any
+// `serf_*` function on this node (`serf_query_respond`, `serf_members`, even
+// `serf_set_event_callback`), except `serf_free`. It must not throw (C++). While registered,
+// `serf_poll_event` competes for the same events: do not mix them. On replacement, an event the
+// old dispatcher had already taken is still given to the old callback, possibly while the new
+// one starts. `drop(ctx)` (may be NULL) runs once the callback will not be called again: before
+// replacement, removal or `serf_free` return (unless called from the callback itself: then when
+// the callback returns), or right away when `call` is NULL. `call` and `ctx` must be usable from
+// the dispatcher thread. Errors: SERF_ERR_NULL (serf), SERF_ERR_IO (the thread could not start;
+// `drop` has run and the previous callback is removed).
+enum serf_status serf_set_event_callback(const struct serf_t *serf,
+                                         serf_event_callback call,
+                                         serf_drop_callback drop,
+                                         void *ctx);
+
+// Runs a key operation (`SERF_KEY_*`) on every member and waits for the answers (serf's query
+// timeout plus a second). `key` is the base64 key (NULL for SERF_KEY_LIST; borrowed). SERF_OK
+// means the operation completed, not that every node succeeded: `*out` (owned; free with
+// `serf_key_result_free`) holds the per-node results; `serf_key_result_error` summarizes
+// failures. Errors: SERF_ERR_NULL, SERF_ERR_UTF8, SERF_ERR_INVALID (unknown operation, key not
+// base64 or not 16/24/32 bytes), SERF_ERR_TIMEOUT, SERF_ERR_STOPPED. `*out` is NULL on failure.
+enum serf_status serf_key_operation(const struct serf_t *serf,
+                                    uint32_t op,
+                                    const char *key,
+                                    struct serf_key_result_t **out);
+
+// Releases a key result; NULL is a no-op.
+void serf_key_result_free(struct serf_key_result_t *r);
+
+// Members asked (0 for NULL).
+size_t serf_key_result_num_nodes(const struct serf_key_result_t *r);
+
+// Members that answered (0 for NULL).
+size_t serf_key_result_num_responses(const struct serf_key_result_t *r);
+
+// Members that reported a failure (0 for NULL).
+size_t serf_key_result_num_errors(const struct serf_key_result_t *r);
+
+// Go's summary error ("1/3 nodes reported failure"), borrowed from the result; NULL when every
+// member answered successfully (and for NULL).
+const char *serf_key_result_error(const struct serf_key_result_t *r);
+
+// How many per-node messages the result holds (0 for NULL).
+size_t serf_key_result_message_count(const struct serf_key_result_t *r);
+
+// The per-node message at `index` (sorted by node) into `*node` and `*message`, borrowed from
+// the result. False (nothing written) for NULL arguments or an index out of range.
+bool serf_key_result_message_at(const struct serf_key_result_t *r,
+                                size_t index,
+                                const char **node,
+                                const char **message);
+
+// For SERF_KEY_LIST: how many distinct keys were reported (0 otherwise and for NULL).
+size_t serf_key_result_key_count(const struct serf_key_result_t *r);
+
+// For SERF_KEY_LIST: the key at `index` (base64, borrowed from the result) and how many nodes
+// hold it. False (nothing written) for NULL arguments or an index out of range.
+bool serf_key_result_key_at(const struct serf_key_result_t *r,
+                            size_t index,
+                            const char **key,
+                            size_t *count);
+
+// For SERF_KEY_LIST: how many distinct primary keys were reported (0 otherwise and for NULL).
+size_t serf_key_result_primary_key_count(const struct serf_key_result_t *r);
+
+// For SERF_KEY_LIST: the primary key at `index` (base64, borrowed) and how many nodes use it.
+// False (nothing written) for NULL arguments or an index out of range.
+bool serf_key_result_primary_key_at(const struct serf_key_result_t *r,
+                                    size_t index,
+                                    const char **key,
+                                    size_t *count);
+
+// Every member this node knows (itself included; failed and left ones until reaped), as a
+// snapshot owned by the caller: free it with `serf_members_free`. Errors: SERF_ERR_NULL,
+// SERF_ERR_STOPPED (after `serf_shutdown`; still works after `serf_leave`).
+enum serf_status serf_members(const struct serf_t *serf, struct serf_members_t **out);
+
+// This node as a member, owned by the caller: free it with `serf_member_free`.
+// Errors: SERF_ERR_NULL, SERF_ERR_STOPPED (after `serf_shutdown`).
+enum serf_status serf_local_member(const struct serf_t *serf, struct serf_member_t **out);
+
+// Releases a member list and every `serf_member_t` borrowed from it. NULL is a no-op.
+void serf_members_free(struct serf_members_t *list);
+
+// Releases a member from `serf_local_member`. NULL is a no-op. Never pass a member borrowed
+// from a list or an event.
+void serf_member_free(struct serf_member_t *member);
+
+// How many members the list holds (0 for NULL).
+size_t serf_members_count(const struct serf_members_t *list);
+
+// The member at `index` (sorted by name), borrowed from the list: valid until
+// `serf_members_free(list)`. NULL when `list` is NULL or `index` is out of range.
+const struct serf_member_t *serf_members_get(const struct serf_members_t *list, size_t index);
+
+// The member's name, borrowed from the member (valid while it is). NULL for a NULL member.
+const char *serf_member_name(const struct serf_member_t *m);
+
+// The member's IP address as text ("127.0.0.1", "::1"), borrowed from the member. NULL for NULL.
+const char *serf_member_addr(const struct serf_member_t *m);
+
+// The member's gossip port (0 for NULL).
+uint16_t serf_member_port(const struct serf_member_t *m);
+
+// The member's status, a `SERF_MEMBER_*` value (`SERF_MEMBER_NONE` for NULL).
+uint32_t serf_member_status(const struct serf_member_t *m);
+
+// The status as HashiCorp's text ("alive", "leaving", "left", "failed", "none"); static.
+const char *serf_member_status_name(uint32_t status);
+
+// The member's protocol versions into `out[0..6]`: memberlist min, max, current, then serf
+// min, max, current. Returns false (writing nothing) when either pointer is NULL.
+bool serf_member_versions(const struct serf_member_t *m, uint8_t *out);
+
+// How many tags the member has (0 for NULL).
+size_t serf_member_tag_count(const struct serf_member_t *m);
+
+// The tag at `index` (sorted by key) into `*key` and `*value`, both borrowed from the member.
+// Returns false (writing nothing) for NULL arguments or an index out of range.
+bool serf_member_tag_at(const struct serf_member_t *m,
+                        size_t index,
+                        const char **key,
+                        const char **value);
+
+// The value of tag `key` (a C string, borrowed for the call), borrowed from the member; NULL
+// when the member has no such tag or an argument is NULL or not UTF-8.
+const char *serf_member_tag(const struct serf_member_t *m, const char *key);
+
+// The library version as a NUL-terminated string ("major.minor.patch"). The pointer is static:
+// never free it. Thread-safe.
+const char *serf_version(void);
+
+// Releases a string the library handed over (`serf_stats_json`). NULL is a no-op.
+void serf_string_free(char *s);
+
+// The node's counters as a JSON object, owned by the caller (free with `serf_string_free`):
+// `{"members":3,"failed":0,"left":0,"health_score":0,"member_time":5,"event_time":2,
+// "query_time":1,"encrypted":false,"coordinate_resets":0,"event_queue":0,"dropped_events":0}`
+// (keys may be added in later versions). Errors: SERF_ERR_NULL, SERF_ERR_STOPPED.
+enum serf_status serf_stats_json(const struct serf_t *serf, char **out);
+
+// The network coordinate this node holds for `node` (a C string, borrowed; NULL for this node
+// itself), copied into `*out`. Errors: SERF_ERR_NULL (serf/out), SERF_ERR_UTF8,
+// SERF_ERR_NOT_FOUND (coordinates disabled, or none known for that node yet), SERF_ERR_STOPPED.
+enum serf_status serf_coordinate_get(const struct serf_t *serf,
+                                     const char *node,
+                                     struct serf_coordinate *out);
+
+// The estimated round-trip time between members `a` and `b` (C strings, borrowed) from their
+// coordinates, in seconds, into `*seconds`. Errors: SERF_ERR_NULL, SERF_ERR_UTF8,
+// SERF_ERR_NOT_FOUND (a coordinate is unknown here), SERF_ERR_STOPPED.
+enum serf_status serf_rtt(const struct serf_t *serf, const char *a, const char *b, double *seconds);
+
+// Creates and starts a node from `cfg` (borrowed: it may be freed or reused right after). Binds
+// the sockets, loads the keyring file and snapshot if set, and starts the node's protocol thread.
+// On success `*out` owns the node: release it with `serf_free`. On failure `*out` is set to NULL.
+// Errors: SERF_ERR_NULL, SERF_ERR_IO (cannot bind, unreadable file), SERF_ERR_INVALID
+// (no advertise address for a wildcard bind, bad keyring file), SERF_ERR_TOO_LARGE (tags).
+// Thread-safe.
+enum serf_status serf_create(const struct serf_config_t *cfg, struct serf_t **out);
+
+// Joins a cluster through any of `addrs[0..count]` (each NUL-terminated: "host", "host:port" or
+// "ip:port"; the default port is 7946) and waits for the exchange (at most the TCP timeout plus
+// a second). `ignore_old` skips user events sent before the join. `*contacted` (may be NULL)
+// receives how many nodes answered. Strings are borrowed for the call. Errors: SERF_ERR_NULL,
+// SERF_ERR_UTF8, SERF_ERR_INVALID (count 0 or over 1024, bad address), SERF_ERR_JOIN (none
+// answered), SERF_ERR_TIMEOUT, SERF_ERR_STOPPED (after leave/shutdown).
+enum serf_status serf_join(const struct serf_t *serf,
+                           const char *const *addrs,
+                           size_t count,
+                           bool ignore_old,
+                           size_t *contacted);
+
+// Leaves the cluster gracefully and waits for the announcement to spread (a few seconds at
+// most). The handle stays valid: members, stats, coordinates, query answers and queued events
+// still work; joins, user events, queries, tag changes, force-leaves and key operations return
+// SERF_ERR_STOPPED. Calling it again after a successful leave returns SERF_OK (as Go's `Leave`).
+// Release the handle with `serf_free`. Errors: SERF_ERR_NULL, SERF_ERR_STOPPED (shut down, or a
+// leave is in progress on another thread), SERF_ERR_TIMEOUT.
+enum serf_status serf_leave(const struct serf_t *serf);
+
+// Stops the node without leaving (peers will see it fail) and closes its sockets. Idempotent.
+// Events already queued stay readable; every other call returns SERF_ERR_STOPPED. The handle
+// still needs `serf_free`. Errors: SERF_ERR_NULL.
+enum serf_status serf_shutdown(const struct serf_t *serf);
+
+// Shuts the node down (as `serf_shutdown`, without leaving: call `serf_leave` first for a
+// graceful exit), stops the event callback (joining its thread and running its `drop`), and
+// releases the handle. NULL is a no-op. Must be the last call on the handle; event, member,
+// query and key-result handles obtained from it remain valid and must still be freed. Do not
+// call it from the node's own event or log callback.
+void serf_free(struct serf_t *serf);
+
+// Announces that a failed member left; with `prune` it is erased from every member list
+// (`serf force-leave -prune`). `node` is borrowed. Errors: SERF_ERR_NULL, SERF_ERR_UTF8,
+// SERF_ERR_NOT_FOUND (unknown member), SERF_ERR_STOPPED.
+enum serf_status serf_force_leave(const struct serf_t *serf, const char *node, bool prune);
+
+// Sets (or replaces) one of this node's tags and gossips the change; both strings are copied.
+// Errors: SERF_ERR_NULL, SERF_ERR_UTF8, SERF_ERR_INVALID (empty key), SERF_ERR_TOO_LARGE (the
+// encoded tags exceed 512 bytes; nothing changes), SERF_ERR_STOPPED.
+enum serf_status serf_set_tag(const struct serf_t *serf, const char *key, const char *value);
+
+// Deletes one of this node's tags (no error if it was not set) and gossips the change.
+// Errors: SERF_ERR_NULL, SERF_ERR_UTF8, SERF_ERR_STOPPED.
+enum serf_status serf_delete_tag(const struct serf_t *serf, const char *key);
+
+// Sends a user event to every member, this node included (`serf event`). `name` is a C string,
+// `payload` `len` bytes (NULL allowed when `len` is 0); both are copied. With `coalesce`, nodes
+// that coalesce user events may merge it with later events of the same name. Errors:
+// SERF_ERR_NULL, SERF_ERR_UTF8, SERF_ERR_TOO_LARGE (name + payload over the 512-byte limit),
+// SERF_ERR_STOPPED (after leave/shutdown).
+enum serf_status serf_send_event(const struct serf_t *serf,
+                                 const char *name,
+                                 const uint8_t *payload,
+                                 size_t len,
+                                 bool coalesce);
+
+// The port the node's sockets are bound to (useful after binding port 0), into `*port`.
+// Errors: SERF_ERR_NULL. Works after shutdown.
+enum serf_status serf_local_port(const struct serf_t *serf, uint16_t *port);
+
+// New query parameters: no filters, no ack, no relays, serf's default timeout. `*out` owns them.
+// Errors: SERF_ERR_NULL.
+enum serf_status serf_query_params_new(struct serf_query_params_t **out);
+
+// Releases query parameters; NULL is a no-op.
+void serf_query_params_free(struct serf_query_params_t *params);
+
+// Only the named node answers (call once per node; without any, all nodes may answer). The
+// name is copied. Errors: SERF_ERR_NULL, SERF_ERR_UTF8.
+enum serf_status serf_query_params_add_node(struct serf_query_params_t *p, const char *node);
+
+// Only nodes whose tag `tag` matches the regular expression `regex` (unanchored, Go syntax)
+// answer; one expression per tag (a later call for the same tag replaces it). Copied. Errors:
+// SERF_ERR_NULL, SERF_ERR_UTF8, SERF_ERR_INVALID (the expression does not compile).
+enum serf_status serf_query_params_add_tag(struct serf_query_params_t *p,
+                                           const char *tag,
+                                           const char *regex);
+
+// Asks every node that passes the filters to acknowledge receipt (SERF_QUERY_ACK updates).
+// Errors: SERF_ERR_NULL.
+enum serf_status serf_query_params_set_request_ack(struct serf_query_params_t *p, bool ack);
+
+// How many extra members relay each response back (0 to 5; 0: none). Errors: SERF_ERR_NULL,
+// SERF_ERR_INVALID.
+enum serf_status serf_query_params_set_relay_factor(struct serf_query_params_t *p, uint8_t relay);
+
+// How long the query collects answers, in milliseconds (0: serf's default, gossip interval × 16
+// × ceil(log10(N+1)); at most an hour). Errors: SERF_ERR_NULL, SERF_ERR_INVALID.
+enum serf_status serf_query_params_set_timeout_ms(struct serf_query_params_t *p,
+                                                  uint64_t timeout_ms);
+
+// Sends a query named `name` with `payload[0..len]` (copied; NULL allowed when `len` is 0) to
+// the nodes passing `params` (borrowed; NULL for defaults). On success `*out` owns the response
+// handle: read updates with `serf_query_next`, free it with `serf_query_free`. Errors:
+// SERF_ERR_NULL, SERF_ERR_UTF8, SERF_ERR_TOO_LARGE (over the 1024-byte query limit),
+// SERF_ERR_STOPPED (after leave/shutdown). `*out` is NULL on failure.
+enum serf_status serf_query(const struct serf_t *serf,
+                            const char *name,
+                            const uint8_t *payload,
+                            size_t len,
+                            const struct serf_query_params_t *params,
+                            struct serf_query_t **out);
+
+// Waits up to `timeout_ms` (negative: until the query's deadline plus a second) for the next
+// update and writes it to `*update` (see `serf_query_update` for the lifetime of its pointers).
+// Returns SERF_OK with kind SERF_QUERY_ACK, SERF_QUERY_RESPONSE or SERF_QUERY_DONE (and DONE
+// again on every later call); SERF_ERR_TIMEOUT when nothing came in time; SERF_ERR_NULL.
+enum serf_status serf_query_next(struct serf_query_t *q,
+                                 int64_t timeout_ms,
+                                 struct serf_query_update *update);
+
+// Whether the query is over (SERF_QUERY_DONE was returned); false for NULL.
+bool serf_query_is_done(const struct serf_query_t *q);
+
+// Milliseconds until the query's deadline (0 once passed, and for NULL).
+uint64_t serf_query_remaining_ms(const struct serf_query_t *q);
+
+// A descriptor readable exactly while updates wait to be read with `serf_query_next` (the final
+// DONE included), for epoll/poll. Owned by the query handle: never close it; valid until
+// `serf_query_free`. -1 for NULL.
+int32_t serf_query_fd(const struct serf_query_t *q);
+
+// Releases a query handle (later answers are discarded). NULL is a no-op.
+void serf_query_free(struct serf_query_t *q);
+
+// The message of the last failed `serf_*` call on this thread (empty if none failed yet), as a
+// NUL-terminated UTF-8 string. The pointer belongs to the library and stays valid until the next
+// failing `serf_*` call on this thread; copy it to keep it. Never NULL. Thread-safe (each thread
+// has its own message).
+const char *serf_last_error_message(void);
+
+// A short static name for a status code ("SERF_OK", "SERF_ERR_NULL", ...); "unknown status"
+// for values outside the enum. Never free it. Thread-safe.
+const char *serf_status_name(int32_t status);
+
+// Creates and starts a node from `cfg` (borrowed: it may be freed or reused right after). Binds
+// the sockets, loads the keyring file and snapshot if set, and starts the node's protocol thread.
+// On success `*out` owns the node: release it with `serf_free`. On failure `*out` is set to NULL.
+// Errors: SERF_ERR_NULL, SERF_ERR_IO (cannot bind, unreadable file), SERF_ERR_INVALID
+// (no advertise address for a wildcard bind, bad keyring file), SERF_ERR_TOO_LARGE (tags).
+// Thread-safe.
+enum serf_status serf_create(const struct serf_config_t *cfg, struct serf_t **out);
+
+// Joins a cluster through any of `addrs[0..count]` (each NUL-terminated: "host", "host:port" or
+// "ip:port"; the default port is 7946) and waits for the exchange (at most the TCP timeout plus
+// a second). `ignore_old` skips user events sent before the join. `*contacted` (may be NULL)
+// receives how many nodes answered. Strings are borrowed for the call. Errors: SERF_ERR_NULL,
+// SERF_ERR_UTF8, SERF_ERR_INVALID (count 0 or over 1024, bad address), SERF_ERR_JOIN (none
+// answered), SERF_ERR_TIMEOUT, SERF_ERR_STOPPED (after leave/shutdown).
+enum serf_status serf_join(const struct serf_t *serf,
+                           const char *const *addrs,
+                           size_t count,
+                           bool ignore_old,
+                           size_t *contacted);
+
+// Leaves the cluster gracefully and waits for the announcement to spread (a few seconds at
+// most). The handle stays valid: members, stats, coordinates, query answers and queued events
+// still work; joins, user events, queries, tag changes, force-leaves and key operations return
+// SERF_ERR_STOPPED. Calling it again after a successful leave returns SERF_OK (as Go's `Leave`).
+// Release the handle with `serf_free`. Errors: SERF_ERR_NULL, SERF_ERR_STOPPED (shut down, or a
+// leave is in progress on another thread), SERF_ERR_TIMEOUT.
+enum serf_status serf_leave(const struct serf_t *serf);
+
+// Stops the node without leaving (peers will see it fail) and closes its sockets. Idempotent.
+// Events already queued stay readable; every other call returns SERF_ERR_STOPPED. The handle
+// still needs `serf_free`. Errors: SERF_ERR_NULL.
+enum serf_status serf_shutdown(const struct serf_t *serf);
+
+// Shuts the node down (as `serf_shutdown`, without leaving: call `serf_leave` first for a
+// graceful exit), stops the event callback (joining its thread and running its `drop`), and
+// releases the handle. NULL is a no-op. Must be the last call on the handle; event, member,
+// query and key-result handles obtained from it remain valid and must still be freed. Do not
+// call it from the node's own event or log callback.
+void serf_free(struct serf_t *serf);
+
+// Announces that a failed member left; with `prune` it is erased from every member list
+// (`serf force-leave -prune`). `node` is borrowed. Errors: SERF_ERR_NULL, SERF_ERR_UTF8,
+// SERF_ERR_NOT_FOUND (unknown member), SERF_ERR_STOPPED.
+enum serf_status serf_force_leave(const struct serf_t *serf, const char *node, bool prune);
+
+// Sets (or replaces) one of this node's tags and gossips the change; both strings are copied.
+// Errors: SERF_ERR_NULL, SERF_ERR_UTF8, SERF_ERR_INVALID (empty key), SERF_ERR_TOO_LARGE (the
+// encoded tags exceed 512 bytes; nothing changes), SERF_ERR_STOPPED.
+enum serf_status serf_set_tag(const struct serf_t *serf, const char *key, const char *value);
+
+// Deletes one of this node's tags (no error if it was not set) and gossips the change.
+// Errors: SERF_ERR_NULL, SERF_ERR_UTF8, SERF_ERR_STOPPED.
+enum serf_status serf_delete_tag(const struct serf_t *serf, const char *key);
+
+// Sends a user event to every member, this node included (`serf event`). `name` is a C string,
+// `payload` `len` bytes (NULL allowed when `len` is 0); both are copied. With `coalesce`, nodes
+// that coalesce user events may merge it with later events of the same name. Errors:
+// SERF_ERR_NULL, SERF_ERR_UTF8, SERF_ERR_TOO_LARGE (name + payload over the 512-byte limit),
+// SERF_ERR_STOPPED (after leave/shutdown).
+enum serf_status serf_send_event(const struct serf_t *serf,
+                                 const char *name,
+                                 const uint8_t *payload,
+                                 size_t len,
+                                 bool coalesce);
+
+// The port the node's sockets are bound to (useful after binding port 0), into `*port`.
+// Errors: SERF_ERR_NULL. Works after shutdown.
+enum serf_status serf_local_port(const struct serf_t *serf, uint16_t *port);
+
+// New query parameters: no filters, no ack, no relays, serf's default timeout. `*out` owns them.
+// Errors: SERF_ERR_NULL.
+enum serf_status serf_query_params_new(struct serf_query_params_t **out);
+
+// Releases query parameters; NULL is a no-op.
+void serf_query_params_free(struct serf_query_params_t *params);
+
+// Only the named node answers (call once per node; without any, all nodes may answer). The
+// name is copied. Errors: SERF_ERR_NULL, SERF_ERR_UTF8.
+enum serf_status serf_query_params_add_node(struct serf_query_params_t *p, const char *node);
+
+// Only nodes whose tag `tag` matches the regular expression `regex` (unanchored, Go syntax)
+// answer; one expression per tag (a later call for the same tag replaces it). Copied. Errors:
+// SERF_ERR_NULL, SERF_ERR_UTF8, SERF_ERR_INVALID (the expression does not compile).
+enum serf_status serf_query_params_add_tag(struct serf_query_params_t *p,
+                                           const char *tag,
+                                           const char *regex);
+
+// Asks every node that passes the filters to acknowledge receipt (SERF_QUERY_ACK updates).
+// Errors: SERF_ERR_NULL.
+enum serf_status serf_query_params_set_request_ack(struct serf_query_params_t *p, bool ack);
+
+// How many extra members relay each response back (0 to 5; 0: none). Errors: SERF_ERR_NULL,
+// SERF_ERR_INVALID.
+enum serf_status serf_query_params_set_relay_factor(struct serf_query_params_t *p, uint8_t relay);
+
+// How long the query collects answers, in milliseconds (0: serf's default, gossip interval × 16
+// × ceil(log10(N+1)); at most an hour). Errors: SERF_ERR_NULL, SERF_ERR_INVALID.
+enum serf_status serf_query_params_set_timeout_ms(struct serf_query_params_t *p,
+                                                  uint64_t timeout_ms);
+
+// Sends a query named `name` with `payload[0..len]` (copied; NULL allowed when `len` is 0) to
+// the nodes passing `params` (borrowed; NULL for defaults). On success `*out` owns the response
+// handle: read updates with `serf_query_next`, free it with `serf_query_free`. Errors:
+// SERF_ERR_NULL, SERF_ERR_UTF8, SERF_ERR_TOO_LARGE (over the 1024-byte query limit),
+// SERF_ERR_STOPPED (after leave/shutdown). `*out` is NULL on failure.
+enum serf_status serf_query(const struct serf_t *serf,
+                            const char *name,
+                            const uint8_t *payload,
+                            size_t len,
+                            const struct serf_query_params_t *params,
+                            struct serf_query_t **out);
+
+// Waits up to `timeout_ms` (negative: until the query's deadline plus a second) for the next
+// update and writes it to `*update` (see `serf_query_update` for the lifetime of its pointers).
+// Returns SERF_OK with kind SERF_QUERY_ACK, SERF_QUERY_RESPONSE or SERF_QUERY_DONE (and DONE
+// again on every later call); SERF_ERR_TIMEOUT when nothing came in time; SERF_ERR_NULL.
+enum serf_status serf_query_next(struct serf_query_t *q,
+                                 int64_t timeout_ms,
+                                 struct serf_query_update *update);
+
+// Whether the query is over (SERF_QUERY_DONE was returned); false for NULL.
+bool serf_query_is_done(const struct serf_query_t *q);
+
+// Milliseconds until the query's deadline (0 once passed, and for NULL).
+uint64_t serf_query_remaining_ms(const struct serf_query_t *q);
+
+// A descriptor readable exactly while updates wait to be read with `serf_query_next` (the final
+// DONE included), for epoll/poll. Owned by the query handle: never close it; valid until
+// `serf_query_free`. -1 for NULL.
+int32_t serf_query_fd(const struct serf_query_t *q);
+
+// Releases a query handle (later answers are discarded). NULL is a no-op.
+void serf_query_free(struct serf_query_t *q);
+
+// The message of the last failed `serf_*` call on this thread (empty if none failed yet), as a
+// NUL-terminated UTF-8 string. The pointer belongs to the library and stays valid until the next
+// failing `serf_*` call on this thread; copy it to keep it. Never NULL. Thread-safe (each thread
+// has its own message).
+const char *serf_last_error_message(void);
+
+// A short static name for a status code ("SERF_OK", "SERF_ERR_NULL", ...); "unknown status"
+// for values outside the enum. Never free it. Thread-safe.
+const char *serf_status_name(int32_t status);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -75,6 +75,22 @@ pub fn event_queue<T>(capacity: usize) -> io::Result<(EventSender<T>, EventRecei
     ))
 }
 
+/// An unbounded queue with the same readiness descriptor (for a query's few updates).
+pub fn unbounded_queue<T>() -> io::Result<(EventSender<T>, EventReceiver<T>)> {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let shared = Arc::new(Shared {
+        fd: ReadyFd::new()?,
+        dropped: AtomicU64::new(0),
+    });
+    Ok((
+        EventSender {
+            tx,
+            shared: shared.clone(),
+        },
+        EventReceiver { rx, shared },
+    ))
+}
+
 impl<T> EventSender<T> {
     /// Queues an event, or counts it as dropped when the application is not keeping up.
     pub fn push(&self, event: T) {
@@ -101,6 +117,13 @@ impl<T> EventReceiver<T> {
             self.shared.fd.take();
         }
         event
+    }
+
+    /// Like [`recv`](Self::recv) with a timeout, telling a timeout from a closed queue.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        let event = self.rx.recv_timeout(timeout)?;
+        self.shared.fd.take();
+        Ok(event)
     }
 
     /// The next event if one is queued.

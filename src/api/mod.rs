@@ -15,15 +15,15 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Sender};
 use thiserror::Error;
 
-pub use event_queue::{event_queue, EventReceiver, EventSender};
+pub use event_queue::{event_queue, unbounded_queue, EventReceiver, EventSender};
 
 use crate::memberlist::machine::{Machine, StreamStatus};
 use crate::memberlist::{OutboundStream, Profile, Transmit};
 use crate::runtime::snapshot::{self, SnapshotWriter, WriterOptions};
 use crate::runtime::{self, Runtime, RuntimeError, RuntimeHandle};
 use crate::serf::{
-    self as core, Completion, Event, KeyAggregate, KeyOp, Member, QueryParams, QueryUpdate,
-    SerfError, Tags,
+    self as core, Completion, Event, KeyAggregate, KeyOp, Member, MemberStatus, QueryParams,
+    QueryUpdate, SerfError, Tags,
 };
 use crate::wire::memberlist::keyring::{KeyError, Keyring};
 use crate::wire::serf::Coordinate;
@@ -94,6 +94,88 @@ pub struct Options {
     pub snapshot_path: Option<std::path::PathBuf>,
     /// Ignore a recorded leave in the snapshot and rejoin anyway.
     pub rejoin_after_leave: bool,
+    /// Cluster label (memberlist 0.3+); empty for none. Nodes only talk to the same label.
+    pub label: String,
+    /// Overrides of the profile's timing knobs and serf's timeouts.
+    pub tuning: Tuning,
+}
+
+/// Individual knobs that override the profile (`None` keeps the profile's value). The names
+/// are those of HashiCorp's `memberlist.Config` and `serf.Config`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tuning {
+    pub probe_interval: Option<Duration>,
+    pub probe_timeout: Option<Duration>,
+    pub gossip_interval: Option<Duration>,
+    pub gossip_nodes: Option<usize>,
+    pub gossip_to_the_dead_time: Option<Duration>,
+    pub indirect_checks: Option<usize>,
+    pub retransmit_mult: Option<usize>,
+    pub suspicion_mult: Option<u32>,
+    pub suspicion_max_timeout_mult: Option<u32>,
+    /// Zero disables periodic push/pull.
+    pub push_pull_interval: Option<Duration>,
+    pub tcp_timeout: Option<Duration>,
+    pub reap_interval: Option<Duration>,
+    pub reconnect_interval: Option<Duration>,
+    /// Failed members are reaped after this.
+    pub reconnect_timeout: Option<Duration>,
+    /// Left members are reaped after this.
+    pub tombstone_timeout: Option<Duration>,
+    pub broadcast_timeout: Option<Duration>,
+    pub leave_propagate_delay: Option<Duration>,
+}
+
+impl Tuning {
+    fn apply(&self, c: &mut core::Config) {
+        let m = &mut c.memberlist;
+        macro_rules! set {
+            ($target:expr, $value:expr) => {
+                if let Some(v) = $value {
+                    $target = v;
+                }
+            };
+        }
+        set!(m.probe_interval, self.probe_interval);
+        set!(m.probe_timeout, self.probe_timeout);
+        set!(m.gossip_interval, self.gossip_interval);
+        set!(m.gossip_nodes, self.gossip_nodes);
+        set!(m.gossip_to_the_dead_time, self.gossip_to_the_dead_time);
+        set!(m.indirect_checks, self.indirect_checks);
+        set!(m.retransmit_mult, self.retransmit_mult);
+        set!(m.suspicion_mult, self.suspicion_mult);
+        set!(
+            m.suspicion_max_timeout_mult,
+            self.suspicion_max_timeout_mult
+        );
+        set!(m.push_pull_interval, self.push_pull_interval);
+        set!(m.tcp_timeout, self.tcp_timeout);
+        set!(c.reap_interval, self.reap_interval);
+        set!(c.reconnect_interval, self.reconnect_interval);
+        set!(c.reconnect_timeout, self.reconnect_timeout);
+        set!(c.tombstone_timeout, self.tombstone_timeout);
+        set!(c.broadcast_timeout, self.broadcast_timeout);
+        set!(c.leave_propagate_delay, self.leave_propagate_delay);
+    }
+}
+
+/// A node's counters, as HashiCorp's `Serf.Stats()` reports them plus the event queue's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub members: usize,
+    pub failed: usize,
+    pub left: usize,
+    /// Lifeguard health score: 0 is healthy.
+    pub health_score: usize,
+    pub member_time: u64,
+    pub event_time: u64,
+    pub query_time: u64,
+    pub encrypted: bool,
+    pub coordinate_resets: u64,
+    /// Events waiting for the application.
+    pub event_queue: usize,
+    /// Events dropped because the application's queue was full.
+    pub dropped_events: u64,
 }
 
 impl Options {
@@ -114,6 +196,8 @@ impl Options {
             disable_coordinates: false,
             snapshot_path: None,
             rejoin_after_leave: false,
+            label: String::new(),
+            tuning: Tuning::default(),
         }
     }
 }
@@ -125,7 +209,7 @@ struct Node {
     events: EventSender<Event>,
     join_waiters: HashMap<u64, Sender<Result<usize, String>>>,
     leave_waiters: Vec<Sender<Result<(), String>>>,
-    query_waiters: HashMap<u64, Sender<QueryUpdate>>,
+    query_waiters: HashMap<u64, EventSender<QueryUpdate>>,
     key_waiters: HashMap<u64, Sender<KeyAggregate>>,
     /// Appends snapshot records on its own thread, so disk I/O never blocks the protocol.
     snapshot: Option<SnapshotWriter>,
@@ -156,7 +240,7 @@ impl Node {
                 Completion::Query { handle, update } => {
                     let done = update == QueryUpdate::Done;
                     if let Some(tx) = self.query_waiters.get(&handle) {
-                        let _ = tx.send(update);
+                        tx.push(update);
                     }
                     if done {
                         self.query_waiters.remove(&handle);
@@ -243,6 +327,8 @@ impl Serf {
         config.protocol_version = options.protocol_version;
         config.keyring_file = options.keyring_file;
         config.disable_coordinates = options.disable_coordinates;
+        config.memberlist.wire.label = options.label.into_bytes();
+        options.tuning.apply(&mut config);
         if let Some((period, quiet)) = options.coalesce {
             (config.coalesce_period, config.quiescent_period) = (period, quiet);
         }
@@ -340,6 +426,38 @@ impl Serf {
         Ok(self.runtime.run(|node, _| node.serf.local_member())?)
     }
 
+    /// Edits the local tags atomically (on the protocol thread) and gossips the result.
+    pub fn update_tags(&self, edit: impl FnOnce(&mut Tags) + Send + 'static) -> Result<(), Error> {
+        Ok(self.runtime.run(move |node, now| {
+            let mut tags = node.serf.tags().clone();
+            edit(&mut tags);
+            node.serf.set_tags(now, tags)
+        })??)
+    }
+
+    /// The node's counters right now.
+    pub fn stats(&self) -> Result<Stats, Error> {
+        let mut stats = self.runtime.run(|n, _| {
+            let members = n.serf.members();
+            let count = |s: MemberStatus| members.iter().filter(|m| m.status == s).count();
+            Stats {
+                members: members.len(),
+                failed: count(MemberStatus::Failed),
+                left: count(MemberStatus::Left),
+                health_score: n.serf.memberlist().health_score(),
+                member_time: n.serf.member_time(),
+                event_time: n.serf.event_time(),
+                query_time: n.serf.query_time(),
+                encrypted: n.serf.memberlist().wire_options().keyring.is_some(),
+                coordinate_resets: n.serf.coordinate_resets(),
+                ..Stats::default()
+            }
+        })?;
+        stats.event_queue = self.events.len();
+        stats.dropped_events = self.events.dropped();
+        Ok(stats)
+    }
+
     /// Replaces the local tags and gossips them.
     pub fn set_tags(&self, tags: Tags) -> Result<(), Error> {
         Ok(self
@@ -387,7 +505,7 @@ impl Serf {
         params: QueryParams,
     ) -> Result<QueryResponse, Error> {
         let (name, payload) = (name.to_string(), payload.to_vec());
-        let (tx, rx) = crossbeam_channel::unbounded();
+        let (tx, rx) = unbounded_queue()?;
         let deadline = self
             .runtime
             .run(move |n, now| -> Result<Instant, SerfError> {
@@ -477,11 +595,22 @@ impl Serf {
     pub fn shutdown(self) -> Result<(), Error> {
         Ok(self.runtime.shutdown()?)
     }
+
+    /// [`shutdown`](Self::shutdown) without consuming the handle: later calls return
+    /// [`Error::Stopped`], queued events stay readable. Idempotent.
+    pub fn close(&self) -> Result<(), Error> {
+        Ok(self.runtime.close()?)
+    }
+
+    /// Whether [`close`](Self::close) or [`shutdown`](Self::shutdown) was called.
+    pub fn is_stopped(&self) -> bool {
+        self.runtime.is_stopped()
+    }
 }
 
 /// The acks and responses to a query, as they arrive.
 pub struct QueryResponse {
-    updates: crossbeam_channel::Receiver<QueryUpdate>,
+    updates: EventReceiver<QueryUpdate>,
     deadline: Instant,
     done: bool,
 }
@@ -510,6 +639,12 @@ impl QueryResponse {
 
     pub fn is_done(&self) -> bool {
         self.done
+    }
+
+    /// Readable exactly while updates are waiting (the final "done" included). Owned by the
+    /// response: do not close it.
+    pub fn fd(&self) -> RawFd {
+        self.updates.fd()
     }
 
     /// Waits for the query to finish and returns every ack and response.

@@ -1,14 +1,20 @@
-//! The C ABI (`include/serf.h`). Every exported function is prefixed `serf_` and never unwinds.
+//! The C ABI (`include/serf.h`), following rustls-ffi's conventions (see `design.md`).
+//!
+//! Every exported function is prefixed `serf_`, catches panics, turns NULL / invalid UTF-8 /
+//! oversized arguments into a [`serf_status`](status::serf_status), and documents who owns what.
+//! One file per concept; `build.rs` runs cbindgen over every file of this directory.
 
-use std::ffi::c_char;
+#![allow(non_camel_case_types)]
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
 
-pub const SERF_VERSION_MAJOR: u32 = 0;
-pub const SERF_VERSION_MINOR: u32 = 1;
-pub const SERF_VERSION_PATCH: u32 = 0;
+pub mod config;
+pub mod events;
+pub mod keys;
+pub mod log;
+pub mod members;
+pub mod misc;
+pub mod node;
+pub mod queries;
+pub mod status;
 
-/// The library version as a NUL-terminated string ("major.minor.patch"). The pointer is static:
-/// never free it. Thread-safe.
-#[no_mangle]
-pub extern "C" fn serf_version() -> *const c_char {
-    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
-}
+pub use misc::{SERF_VERSION_MAJOR, SERF_VERSION_MINOR, SERF_VERSION_PATCH};

@@ -366,6 +366,16 @@ impl Serf {
         self.state.clock.time()
     }
 
+    /// The user-event clock's current time.
+    pub fn event_time(&self) -> u64 {
+        self.state.event_clock.time()
+    }
+
+    /// The query clock's current time.
+    pub fn query_time(&self) -> u64 {
+        self.state.query_clock.time()
+    }
+
     /// The next application event, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.state.events.pop_front()
