@@ -2,7 +2,7 @@
 //! intents, member statuses (alive, leaving, left, failed), tags in node meta, serf's push/pull
 //! state, the reaper and reconnects, graceful and forced leave.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -124,7 +124,7 @@ struct State {
     /// Members to erase once a leaving member had time to go (force-leave with prune).
     pending_prunes: Vec<(Instant, String)>,
     /// memberlist join ids started by `Serf::join`; reconnects are not listed.
-    user_joins: HashMap<u64, bool>,
+    user_joins: HashSet<u64>,
     next_reap: Instant,
     next_reconnect: Instant,
     leave: Option<LeavePhase>,
@@ -259,7 +259,7 @@ impl Serf {
             events: VecDeque::new(),
             completions: VecDeque::new(),
             pending_prunes: Vec::new(),
-            user_joins: HashMap::new(),
+            user_joins: HashSet::new(),
             next_reap: now + config.reap_interval,
             next_reconnect: now + config.reconnect_interval,
             leave: None,
@@ -410,7 +410,7 @@ impl Serf {
         // is registered before any completion can arrive.
         self.state.ignore_old_events = ignore_old;
         let id = self.memberlist.join(now, addrs, &mut self.state);
-        self.state.user_joins.insert(id, ignore_old);
+        self.state.user_joins.insert(id);
         Ok(Some(id))
     }
 
@@ -1723,7 +1723,7 @@ impl Delegate for State {
             }
             return;
         }
-        if self.user_joins.remove(&id).is_none() {
+        if !self.user_joins.remove(&id) {
             return;
         }
         self.ignore_old_events = false;
