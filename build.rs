@@ -5,25 +5,18 @@
 use std::path::PathBuf;
 
 fn main() {
-    println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     let major = std::env::var("CARGO_PKG_VERSION_MAJOR").expect("set by cargo");
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libserf.so.{major}");
     let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml"))
         .expect("cbindgen.toml is readable");
-    // Every file of src/ffi, in a stable order: the header holds exactly the C surface.
-    let mut files: Vec<PathBuf> = std::fs::read_dir(crate_dir.join("src/ffi"))
-        .expect("src/ffi is readable")
-        .map(|e| e.expect("directory entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
-        .collect();
-    files.sort();
-    let mut builder = cbindgen::Builder::new().with_config(config);
-    for f in &files {
-        println!("cargo:rerun-if-changed={}", f.display());
-        builder = builder.with_src(f);
-    }
+    // cbindgen follows the `mod` declarations of src/ffi/mod.rs into every file of the C surface
+    // (handing it each file as well would declare everything twice).
+    println!("cargo:rerun-if-changed=src/ffi");
+    let builder = cbindgen::Builder::new()
+        .with_config(config)
+        .with_src(crate_dir.join("src/ffi/mod.rs"));
     match builder.generate() {
         Ok(bindings) => {
             bindings.write_to_file(crate_dir.join("include/serf.h"));
