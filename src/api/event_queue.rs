@@ -61,23 +61,17 @@ pub struct EventReceiver<T> {
 
 /// A bounded event queue holding at most `capacity` events.
 pub fn event_queue<T>(capacity: usize) -> io::Result<(EventSender<T>, EventReceiver<T>)> {
-    let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
-    let shared = Arc::new(Shared {
-        fd: ReadyFd::new()?,
-        dropped: AtomicU64::new(0),
-    });
-    Ok((
-        EventSender {
-            tx,
-            shared: shared.clone(),
-        },
-        EventReceiver { rx, shared },
-    ))
+    with_channel(crossbeam_channel::bounded(capacity.max(1)))
 }
 
 /// An unbounded queue with the same readiness descriptor (for a query's few updates).
 pub fn unbounded_queue<T>() -> io::Result<(EventSender<T>, EventReceiver<T>)> {
-    let (tx, rx) = crossbeam_channel::unbounded();
+    with_channel(crossbeam_channel::unbounded())
+}
+
+fn with_channel<T>(
+    (tx, rx): (Sender<T>, Receiver<T>),
+) -> io::Result<(EventSender<T>, EventReceiver<T>)> {
     let shared = Arc::new(Shared {
         fd: ReadyFd::new()?,
         dropped: AtomicU64::new(0),
