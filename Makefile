@@ -22,7 +22,7 @@ C_WARN := -Wall -Wextra -Werror -g -Iinclude
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 .PHONY: all build demo decode-captures test lint check-header bench clean c-examples c-test \
-	valgrind check-exports install readme-c reference
+	valgrind check-exports install readme-c reference python-test
 
 all: build c-examples
 
@@ -44,7 +44,7 @@ decode-captures:
 test: lint check-header
 	mkdir -p target
 	$(CARGO) test --release --all-targets 2>&1 | tee target/test-output.log
-	$(MAKE) --no-print-directory c-test check-exports valgrind readme-c 2>&1 | tee -a target/test-output.log
+	$(MAKE) --no-print-directory c-test check-exports valgrind readme-c python-test 2>&1 | tee -a target/test-output.log
 	@awk '/^test result:/ { p += $$4; f += $$6 } /^[0-9]+ passed, [0-9]+ failed$$/ { p += $$1; f += $$3 } END { printf "total: %d passed, %d failed\n", p, f }' target/test-output.log
 
 lint:
@@ -137,4 +137,22 @@ readme-c:
 		$$(pkg-config --cflags serf) $$(pkg-config --variable=libdir serf)/libserf.a $$(pkg-config --static --libs-only-l serf | sed 's/-lserf//')
 	timeout 60 target/readme-install/quickstart
 	timeout 60 target/readme-install/quickstart-static
+	@echo "1 passed, 0 failed"
+
+# --- Python --------------------------------------------------------------------------------------
+
+# pyserf installed as a user would (pip builds libserf into the package) in a fresh venv, then
+# pytest (its summary becomes "N passed, 0 failed" for make test's total; a failure fails the
+# target through pipefail), mypy --strict on the package, and the example run from that venv.
+python-test: build reference
+	rm -rf target/pyserf-venv
+	python3 -m venv target/pyserf-venv
+	target/pyserf-venv/bin/pip install -q ./bindings/python pytest
+	cd bindings/python && ../../target/pyserf-venv/bin/python -m pytest -q -p no:cacheprovider tests 2>&1 | \
+		sed -E 's/^=* ?([0-9]+) passed in .*$$/\1 passed, 0 failed/'
+	target/pyserf-venv/bin/pip install -q mypy
+	target/pyserf-venv/bin/mypy --strict bindings/python/pyserf
+	@echo "1 passed, 0 failed"
+	cd /tmp && timeout 60 $(abspath target/pyserf-venv)/bin/python $(abspath examples/python/membership_service.py) \
+		--name venv-example --bind 127.0.0.1:0 --duration 2
 	@echo "1 passed, 0 failed"
