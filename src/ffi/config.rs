@@ -129,10 +129,7 @@ pub extern "C" fn serf_config_set_node_name(
             return Err(Fail::invalid("the node name is empty"));
         }
         if name.len() > 128 {
-            return Err(Fail::new(
-                serf_status::SERF_ERR_TOO_LARGE,
-                "the node name is longer than 128 bytes",
-            ));
+            return Err(Fail::too_large("the node name is longer than 128 bytes"));
         }
         cfg.options.name = name.to_string();
         Ok(())
@@ -405,10 +402,7 @@ pub extern "C" fn serf_config_set_label(
         // SAFETY: NULL or a NUL-terminated string, borrowed for this call.
         let label = unsafe { str_arg(label, "label") }?;
         if label.len() > 255 {
-            return Err(Fail::new(
-                serf_status::SERF_ERR_TOO_LARGE,
-                "a label is at most 255 bytes",
-            ));
+            return Err(Fail::too_large("a label is at most 255 bytes"));
         }
         cfg.options.label = label.to_string();
         Ok(())

@@ -61,6 +61,10 @@ impl Fail {
     pub fn invalid(message: impl Into<String>) -> Fail {
         Fail::new(serf_status::SERF_ERR_INVALID, message)
     }
+
+    pub fn too_large(message: impl Into<String>) -> Fail {
+        Fail::new(serf_status::SERF_ERR_TOO_LARGE, message)
+    }
 }
 
 fn serf_error_status(e: &SerfError) -> serf_status {
@@ -173,10 +177,9 @@ pub(crate) unsafe fn str_arg<'a>(ptr: *const c_char, what: &str) -> Result<&'a s
     while *ptr.add(len) != 0 {
         len += 1;
         if len > MAX_STRING {
-            return Err(Fail::new(
-                serf_status::SERF_ERR_TOO_LARGE,
-                format!("{what} is longer than {MAX_STRING} bytes"),
-            ));
+            return Err(Fail::too_large(format!(
+                "{what} is longer than {MAX_STRING} bytes"
+            )));
         }
     }
     CStr::from_ptr(ptr).to_str().map_err(|_| {
@@ -203,10 +206,9 @@ pub(crate) unsafe fn bytes_arg<'a>(
         return Err(Fail::null(what));
     }
     if len > MAX_BYTES {
-        return Err(Fail::new(
-            serf_status::SERF_ERR_TOO_LARGE,
-            format!("{what} is {len} bytes, more than {MAX_BYTES}"),
-        ));
+        return Err(Fail::too_large(format!(
+            "{what} is {len} bytes, more than {MAX_BYTES}"
+        )));
     }
     Ok(std::slice::from_raw_parts(ptr, len))
 }

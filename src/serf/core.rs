@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use rand::rngs::SmallRng;
@@ -925,16 +926,34 @@ impl State {
         });
     }
 
+    /// The common start of both intents: witness the time, park an intent about an unknown
+    /// member, ignore a stale one. `Continue(name)` when the intent is news for a known member;
+    /// `Break(rebroadcast)` otherwise.
+    fn receive_intent(
+        &mut self,
+        now: Instant,
+        node: &GoString,
+        kind: IntentKind,
+        ltime: u64,
+    ) -> ControlFlow<bool, String> {
+        self.clock.witness(ltime);
+        let name = node.to_string_lossy();
+        match self.members.get(&name) {
+            None => ControlFlow::Break(self.upsert_intent(now, name, kind, ltime)),
+            Some(m) if ltime <= m.status_ltime => ControlFlow::Break(false),
+            Some(_) => ControlFlow::Continue(name),
+        }
+    }
+
     /// A join intent (Go `handleNodeJoinIntent`); true when it is news worth rebroadcasting.
     fn handle_join_intent(&mut self, now: Instant, msg: &wire::Join) -> bool {
-        self.clock.witness(msg.ltime);
-        let name = msg.node.to_string_lossy();
-        let Some(m) = self.members.get_mut(&name) else {
-            return self.upsert_intent(now, name, IntentKind::Join, msg.ltime);
+        let name = match self.receive_intent(now, &msg.node, IntentKind::Join, msg.ltime) {
+            ControlFlow::Continue(name) => name,
+            ControlFlow::Break(rebroadcast) => return rebroadcast,
         };
-        if msg.ltime <= m.status_ltime {
+        let Some(m) = self.members.get_mut(&name) else {
             return false;
-        }
+        };
         m.status_ltime = msg.ltime;
         if m.member.status == MemberStatus::Leaving {
             m.member.status = MemberStatus::Alive;
@@ -944,14 +963,10 @@ impl State {
 
     /// A leave intent (Go `handleNodeLeaveIntent`); true when it is news worth rebroadcasting.
     fn handle_leave_intent(&mut self, now: Instant, msg: &wire::Leave) -> bool {
-        self.clock.witness(msg.ltime);
-        let name = msg.node.to_string_lossy();
-        let Some(m) = self.members.get_mut(&name) else {
-            return self.upsert_intent(now, name, IntentKind::Leave, msg.ltime);
+        let name = match self.receive_intent(now, &msg.node, IntentKind::Leave, msg.ltime) {
+            ControlFlow::Continue(name) => name,
+            ControlFlow::Break(rebroadcast) => return rebroadcast,
         };
-        if msg.ltime <= m.status_ltime {
-            return false;
-        }
         if name == self.name && self.status == SerfStatus::Alive {
             // Someone says we leave, but we do not: refute with a newer join intent.
             let ltime = self.clock.time();
@@ -963,6 +978,9 @@ impl State {
             self.broadcast_intent(Message::Join(join));
             return false;
         }
+        let Some(m) = self.members.get_mut(&name) else {
+            return false;
+        };
         m.status_ltime = msg.ltime;
         match m.member.status {
             MemberStatus::Alive => m.member.status = MemberStatus::Leaving,
