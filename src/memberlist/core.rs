@@ -467,10 +467,12 @@ impl Memberlist {
         self.open_stream(now, to, payload, false, StreamPurpose::User);
     }
 
-    /// Sends a user message in one datagram (`SendToAddress`), with piggybacked gossip.
-    pub fn send_packet(&mut self, to: SocketAddr, msg: &[u8], d: &mut impl Delegate) {
+    /// Sends a user message in one datagram (`SendToAddress`). Like Go's, it carries no
+    /// piggybacked gossip: serf's acks and responses (to itself included) must not use up the
+    /// retransmissions of queued broadcasts.
+    pub fn send_packet(&mut self, to: SocketAddr, msg: &[u8]) {
         let user = Message::User(msg.to_vec()).encode(self.config.wire.dialect);
-        self.send_msg(to, user, d);
+        self.raw_send(to, None, user);
     }
 
     /// Announces new metadata with a higher incarnation. Returns the notify id of the broadcast.

@@ -618,7 +618,7 @@ impl Serf {
                 }
             }
             for (to, msg) in std::mem::take(&mut self.state.outbox) {
-                self.memberlist.send_packet(to, &msg, &mut self.state);
+                self.memberlist.send_packet(to, &msg);
             }
         }
     }
