@@ -22,7 +22,7 @@ C_WARN := -Wall -Wextra -Werror -g -Iinclude
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 .PHONY: all build demo decode-captures test lint check-header bench clean c-examples c-test \
-	valgrind check-exports install readme-c reference python-test
+	valgrind check-exports install readme-c reference python-test go-test readme-go
 
 all: build c-examples
 
@@ -44,7 +44,7 @@ decode-captures:
 test: lint check-header
 	mkdir -p target
 	$(CARGO) test --release --all-targets 2>&1 | tee target/test-output.log
-	$(MAKE) --no-print-directory c-test check-exports valgrind readme-c python-test 2>&1 | tee -a target/test-output.log
+	$(MAKE) --no-print-directory c-test check-exports valgrind readme-c python-test go-test readme-go 2>&1 | tee -a target/test-output.log
 	@awk '/^test result:/ { p += $$4; f += $$6 } /^[0-9]+ passed, [0-9]+ failed$$/ { p += $$1; f += $$3 } END { printf "total: %d passed, %d failed\n", p, f }' target/test-output.log
 
 lint:
@@ -155,4 +155,44 @@ python-test: build reference
 	@echo "1 passed, 0 failed"
 	cd /tmp && timeout 60 $(abspath target/pyserf-venv)/bin/python $(abspath examples/python/membership_service.py) \
 		--name venv-example --bind 127.0.0.1:0 --duration 2
+	@echo "1 passed, 0 failed"
+
+# --- Go ------------------------------------------------------------------------------------------
+
+# The toolchain for the Go binding (any Go >= 1.19; not $(GO), which only builds the reference
+# agent). Its build cache lives under target/, toolchain downloads are off, cgo is on.
+GO_BINDING ?= go
+GO_BINDING_ENV := GOTOOLCHAIN=local GOFLAGS=-buildvcs=false CGO_ENABLED=1 \
+	GOCACHE=$(abspath target/go-cache) GOPATH=$(abspath target/go-path)
+
+# The Go binding against this checkout (-tags libserf_inrepo): gofmt, go vet, go test -race (its
+# output is followed by "N passed, N failed", counting top-level tests, for make test's total; a
+# failure fails the target through pipefail), then the example: vetted, built and run for 2 s.
+go-test: build reference
+	@unformatted=$$($$($(GO_BINDING) env GOROOT)/bin/gofmt -l bindings/go examples/go); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	cd bindings/go && $(GO_BINDING_ENV) $(GO_BINDING) vet -tags libserf_inrepo ./...
+	cd bindings/go && $(GO_BINDING_ENV) SERF_REFERENCE=$(abspath $(REFERENCE)) \
+		$(GO_BINDING) test -race -count=1 -timeout 10m -tags libserf_inrepo -v ./... 2>&1 | \
+		awk '{ print } /^--- PASS/ { p++ } /^--- FAIL/ { f++ } END { printf "%d passed, %d failed\n", p, f }'
+	mkdir -p target/go
+	cd examples/go && $(GO_BINDING_ENV) $(GO_BINDING) vet -tags libserf_inrepo ./...
+	cd examples/go && $(GO_BINDING_ENV) $(GO_BINDING) build -tags libserf_inrepo -o $(abspath target/go/example) .
+	timeout 60 target/go/example -node go-example -bind 127.0.0.1:0 -duration 2s | tee target/go/example.out
+	grep -q '^members (1):' target/go/example.out
+	grep -q '^time is up: leaving' target/go/example.out
+	@echo "1 passed, 0 failed"
+
+# The README's Go quick start, built as written (go vet, go build) in a module of its own that
+# points at bindings/go, then run.
+readme-go: build
+	rm -rf target/readme-go && mkdir -p target/readme-go
+	awk '/^<!-- go-quickstart -->/ { on = 1; next } on && /^```go/ { grab = 1; next } grab && /^```/ { exit } grab { print }' README.md > target/readme-go/main.go
+	test -s target/readme-go/main.go
+	printf '%s\n' 'module readmequickstart' '' 'go 1.19' '' \
+		'require github.com/libserf/libserf/bindings/go v0.0.0' '' \
+		'replace github.com/libserf/libserf/bindings/go => $(abspath bindings/go)' > target/readme-go/go.mod
+	cd target/readme-go && $(GO_BINDING_ENV) $(GO_BINDING) vet -tags libserf_inrepo ./...
+	cd target/readme-go && $(GO_BINDING_ENV) $(GO_BINDING) build -tags libserf_inrepo -o quickstart .
+	timeout 60 target/readme-go/quickstart
 	@echo "1 passed, 0 failed"

@@ -1,0 +1,3 @@
+module github.com/libserf/libserf/bindings/go
+
+go 1.19
