@@ -559,8 +559,25 @@ void serf_string_free(char *s);
 
 // The node's counters as a JSON object, owned by the caller (free with `serf_string_free`):
 // `{"members":3,"failed":0,"left":0,"health_score":0,"member_time":5,"event_time":2,
-// "query_time":1,"encrypted":false,"coordinate_resets":0,"event_queue":0,"dropped_events":0}`
-// (keys may be added in later versions). Errors: SERF_ERR_NULL, SERF_ERR_STOPPED.
+// "query_time":1,"encrypted":false,"coordinate_resets":0,"event_queue":0,"dropped_events":0,
+// ...}` (keys may be added in later versions). Every value is a number or a boolean.
+//
+// The object also carries the counters behind HashiCorp's metrics, counted since the
+// node started whether or not anything collects metrics:
+// - serf's broadcast queues: `intent_queue`, `query_queue`, `event_broadcast_queue`;
+// - serf (`serf.*`): `member_joins`, `member_flaps`, `member_updates`, `member_failures`,
+//   `member_leaves`, `user_events`, `queries`, `query_acks`, `query_responses`,
+//   `query_duplicate_acks`, `query_duplicate_responses`, `msgs_sent`, `msg_bytes_sent`,
+//   `msgs_received`, `msg_bytes_received`, `coordinate_rejections`, `coordinate_zero_rtts`;
+// - memberlist (`memberlist.*`): `packets_received`, `bytes_received`, `packets_sent`,
+//   `bytes_sent`, `stream_bytes_sent`, `streams_accepted`, `push_pulls`,
+//   `push_pulls_initiated`, `merges_refused`, `malformed`, `msg_alive`, `msg_suspect`,
+//   `msg_dead`, `probes`, `failed_probes`, `degraded_probes`, `degraded_timeouts`,
+//   `gossip_rounds`;
+// - the I/O thread: `tcp_accepts`, `streams_opened`, `send_errors`, `recv_errors`,
+//   `stream_failures`, `inbound_failures`.
+//
+// Errors: SERF_ERR_NULL, SERF_ERR_STOPPED.
 enum serf_status serf_stats_json(const struct serf_t *serf, char **out);
 
 // The network coordinate this node holds for `node` (a C string, borrowed; NULL for this node

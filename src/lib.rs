@@ -9,6 +9,7 @@ pub mod memberlist;
 pub mod runtime;
 pub mod serf;
 pub mod sim;
+pub mod telemetry;
 pub mod wire;
 
 pub use api::{Error, Options, Serf};

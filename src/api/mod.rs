@@ -98,6 +98,31 @@ pub struct Options {
     pub label: String,
     /// Overrides of the profile's timing knobs and serf's timeouts.
     pub tuning: Tuning,
+    /// memberlist's `EnableCompression` (the agent's `-disable-compression` turns it off).
+    pub compression: bool,
+    /// Take part in the name-conflict vote (`_serf_conflict`); the agent's
+    /// `disable_name_resolution` turns it off.
+    pub name_conflict_resolution: bool,
+    pub limits: SizeLimits,
+}
+
+/// Payload limits (`UserEventSizeLimit`, `QuerySizeLimit`, `QueryResponseSizeLimit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SizeLimits {
+    pub user_event: usize,
+    pub query: usize,
+    pub query_response: usize,
+}
+
+impl Default for SizeLimits {
+    /// HashiCorp's defaults: 512, 1024 and 1024 bytes.
+    fn default() -> SizeLimits {
+        SizeLimits {
+            user_event: 512,
+            query: 1024,
+            query_response: 1024,
+        }
+    }
 }
 
 /// Individual knobs that override the profile (`None` keeps the profile's value). The names
@@ -176,6 +201,15 @@ pub struct Stats {
     pub event_queue: usize,
     /// Events dropped because the application's queue was full.
     pub dropped_events: u64,
+    /// Broadcasts waiting to be gossiped in serf's intent, user-event and query queues.
+    pub queues: core::QueueDepths,
+    /// What the serf core counted since the node started: the `serf.*` metrics, kept without
+    /// any `metrics` recorder.
+    pub serf: core::Counters,
+    /// What memberlist counted: the `memberlist.*` metrics, likewise.
+    pub memberlist: crate::memberlist::Stats,
+    /// What the I/O thread did and dropped (`tcp_accepts` is `memberlist.tcp.accept`).
+    pub runtime: runtime::RuntimeStats,
 }
 
 impl Options {
@@ -198,6 +232,9 @@ impl Options {
             rejoin_after_leave: false,
             label: String::new(),
             tuning: Tuning::default(),
+            compression: true,
+            name_conflict_resolution: true,
+            limits: SizeLimits::default(),
         }
     }
 }
@@ -295,6 +332,10 @@ impl Machine for Node {
     fn poll_timeout(&self) -> Option<Instant> {
         self.serf.poll_timeout()
     }
+
+    fn gossip_rounds(&self) -> u64 {
+        self.serf.gossip_rounds()
+    }
 }
 
 /// A running serf node. Every method may be called from any thread.
@@ -328,6 +369,11 @@ impl Serf {
         config.keyring_file = options.keyring_file;
         config.disable_coordinates = options.disable_coordinates;
         config.memberlist.wire.label = options.label.into_bytes();
+        config.memberlist.wire.compression = options.compression;
+        config.enable_name_conflict_resolution = options.name_conflict_resolution;
+        config.user_event_size_limit = options.limits.user_event;
+        config.query_size_limit = options.limits.query;
+        config.query_response_size_limit = options.limits.query_response;
         options.tuning.apply(&mut config);
         if let Some((period, quiet)) = options.coalesce {
             (config.coalesce_period, config.quiescent_period) = (period, quiet);
@@ -450,9 +496,13 @@ impl Serf {
                 query_time: n.serf.query_time(),
                 encrypted: n.serf.memberlist().wire_options().keyring.is_some(),
                 coordinate_resets: n.serf.coordinate_resets(),
+                queues: n.serf.queue_depths(),
+                serf: n.serf.counters().clone(),
+                memberlist: n.serf.memberlist().stats().clone(),
                 ..Stats::default()
             }
         })?;
+        stats.runtime = self.runtime.stats();
         stats.event_queue = self.events.len();
         stats.dropped_events = self.events.dropped();
         Ok(stats)

@@ -12,7 +12,7 @@ use super::log::{serf_drop_callback, serf_log_callback, Logger, SERF_LOG_DEBUG};
 use super::status::{bytes_arg, guard, handle_mut, out_arg, serf_status, str_arg, Fail};
 use crate::api::{Options, DEFAULT_PORT};
 use crate::memberlist::Profile;
-use crate::serf::{PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN};
+use crate::serf::{KeyringFileError, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN};
 
 /// HashiCorp's LAN timing (`memberlist.DefaultLANConfig`), the default.
 pub const SERF_PROFILE_LAN: u32 = 0;
@@ -359,34 +359,13 @@ pub extern "C" fn serf_config_set_keyring_file(
 
 /// Reads a keyring file: a JSON array of base64 strings.
 pub(crate) fn read_keyring_file(path: &std::path::Path) -> Result<Vec<Vec<u8>>, Fail> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Fail::new(
+    crate::serf::read_keyring_file(path).map_err(|e| match e {
+        KeyringFileError::Read(io) => Fail::new(
             serf_status::SERF_ERR_IO,
-            format!("cannot read {}: {e}", path.display()),
-        )
-    })?;
-    let bad = || {
-        Fail::invalid(format!(
-            "{} is not a JSON array of base64 keys",
-            path.display()
-        ))
-    };
-    let inner = text
-        .trim()
-        .strip_prefix('[')
-        .and_then(|t| t.strip_suffix(']'))
-        .ok_or_else(bad)?;
-    let mut keys = Vec::new();
-    for item in inner.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let quoted = item
-            .strip_prefix('"')
-            .and_then(|s| s.strip_suffix('"'))
-            .ok_or_else(bad)?;
-        let key = STANDARD.decode(quoted).map_err(|_| bad())?;
-        check_key(&key)?;
-        keys.push(key);
-    }
-    Ok(keys)
+            format!("cannot read {}: {io}", path.display()),
+        ),
+        other => Fail::invalid(format!("{}: {other}", path.display())),
+    })
 }
 
 /// Sets the cluster label (memberlist 0.3+; at most 255 bytes, copied): nodes only talk to nodes

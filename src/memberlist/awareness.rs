@@ -30,7 +30,11 @@ impl Awareness {
         } else {
             self.score.saturating_add(delta.unsigned_abs())
         };
+        let before = self.score;
         self.score = moved.min(self.max.saturating_sub(1));
+        if self.score != before {
+            metrics::gauge!("memberlist.health.score").set(self.score as f64);
+        }
     }
 
     pub fn score(&self) -> usize {

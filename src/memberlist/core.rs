@@ -48,22 +48,54 @@ pub struct OutboundStream {
     pub expect_reply: bool,
 }
 
-/// Counters for what was received and what had to be dropped.
+/// Counters for what was received, sent and dropped, kept whether or not a `metrics` recorder
+/// is installed. Most mirror one of HashiCorp's `memberlist.*` metrics, which the core also
+/// emits through the [`metrics`] facade at the same points (named in each field's doc).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
     pub packets_received: u64,
+    /// Bytes of the datagrams received (`memberlist.udp.received`).
+    pub bytes_received: u64,
     /// Packets or messages that could not be decoded (dropped, nothing else lost).
     pub malformed: u64,
     pub streams_accepted: u64,
+    /// Push/pull requests from other nodes answered.
     pub push_pulls: u64,
-    /// Push/pull states refused because of incompatible protocol versions.
+    /// Push/pull requests refused because of incompatible protocol versions.
     pub merges_refused: u64,
+    /// Datagrams queued for sending, and their bytes (`memberlist.udp.sent`).
+    pub packets_sent: u64,
+    pub bytes_sent: u64,
+    /// Bytes of stream requests and replies written (`memberlist.tcp.sent`).
+    pub stream_bytes_sent: u64,
+    /// Push/pull streams opened, for joins and periodic syncs (`memberlist.tcp.connect`).
+    pub push_pulls_initiated: u64,
+    /// Alive, suspect and dead messages that changed what we know (`memberlist.msg.*`).
+    pub msg_alive: u64,
+    pub msg_suspect: u64,
+    pub msg_dead: u64,
+    /// Probes finished, acked or not (`memberlist.probeNode`).
+    pub probes: u64,
+    /// Probes that failed: the target got suspected.
+    pub failed_probes: u64,
+    /// Probes run with an interval stretched by poor local health (`memberlist.degraded.probe`).
+    pub degraded_probes: u64,
+    /// Suspicions that ran out before the expected confirmations (`memberlist.degraded.timeout`).
+    pub degraded_timeouts: u64,
+    /// Gossip rounds (`memberlist.gossip`).
+    pub gossip_rounds: u64,
 }
 
 /// Why we opened a stream, to know what to do with its reply.
 enum StreamPurpose {
-    PushPull { join: Option<u64> },
-    TcpPing { seq: u32 },
+    /// `started` times the exchange (`memberlist.pushPullNode`).
+    PushPull {
+        join: Option<u64>,
+        started: Instant,
+    },
+    TcpPing {
+        seq: u32,
+    },
     User,
 }
 
@@ -283,6 +315,8 @@ impl Memberlist {
         d: &mut impl Delegate,
     ) {
         self.stats.packets_received += 1;
+        self.stats.bytes_received += datagram.len() as u64;
+        metrics::counter!("memberlist.udp.received").increment(datagram.len() as u64);
         let payload = match packet::decode(&self.config.wire, datagram) {
             Ok(p) => p,
             Err(_) => {
@@ -333,7 +367,7 @@ impl Memberlist {
         d: &mut impl Delegate,
     ) -> Option<Vec<u8>> {
         self.stats.streams_accepted += 1;
-        match msg {
+        let reply = match msg {
             StreamMessage::PushPull(remote) => {
                 self.stats.push_pulls += 1;
                 let reply = self.local_state(remote.join, d);
@@ -357,7 +391,11 @@ impl Memberlist {
                 None
             }
             StreamMessage::Ack(_) | StreamMessage::Err(_) => None,
+        };
+        if let Some(reply) = &reply {
+            self.count_stream_sent(reply.len());
         }
+        reply
     }
 
     /// The framed error reply for a stream request that could not be read.
@@ -366,7 +404,9 @@ impl Memberlist {
         let msg = Message::Err(ErrResp {
             error: error.into(),
         });
-        self.frame_stream(&msg.encode(self.config.wire.dialect), false)
+        let reply = self.frame_stream(&msg.encode(self.config.wire.dialect), false);
+        self.count_stream_sent(reply.len());
+        reply
     }
 
     /// The reply to a stream we opened arrived (or the stream failed).
@@ -381,7 +421,9 @@ impl Memberlist {
             return;
         };
         match purpose {
-            StreamPurpose::PushPull { join } => {
+            StreamPurpose::PushPull { join, started } => {
+                let took = now.saturating_duration_since(started);
+                metrics::histogram!("memberlist.pushPullNode").record(millis(took));
                 let outcome = match reply {
                     Ok(StreamMessage::PushPull(remote)) => {
                         self.merge_remote_state(now, remote, d);
@@ -540,6 +582,10 @@ impl Memberlist {
             return;
         };
         let interval = self.awareness.scale_timeout(self.config.probe_interval);
+        if interval > self.config.probe_interval {
+            self.stats.degraded_probes += 1;
+            metrics::counter!("memberlist.degraded.probe").increment(1);
+        }
         let seq = self.next_seq_no();
         let ping = self.ping_to(seq, &node.name);
         self.probe = Some(Probe {
@@ -726,9 +772,13 @@ impl Memberlist {
         let Some(probe) = self.probe.take() else {
             return;
         };
+        self.stats.probes += 1;
+        metrics::histogram!("memberlist.probeNode")
+            .record(millis(now.saturating_duration_since(probe.sent)));
         if success {
             self.awareness.apply_delta(-1);
         } else {
+            self.stats.failed_probes += 1;
             let delta = if probe.expected_nacks > 0 {
                 probe.expected_nacks.saturating_sub(probe.nacks)
             } else {
@@ -789,7 +839,10 @@ impl Memberlist {
     // -----------------------------------------------------------------------------------------
     // gossip and push/pull
 
+    /// One gossip round. Its duration (`memberlist.gossip`) is wall-clock time this core does
+    /// not read: the runtime times the call that ran it (see [`Stats::gossip_rounds`]).
     fn gossip(&mut self, now: Instant, d: &mut impl Delegate) {
+        self.stats.gossip_rounds += 1;
         let me = self.config.name.clone();
         let dead_time = self.config.gossip_to_the_dead_time;
         let peers = self.random_nodes(self.config.gossip_nodes, |n| {
@@ -835,7 +888,11 @@ impl Memberlist {
     ) {
         let state = self.local_state(join.is_some(), d);
         let payload = self.frame_stream(&state, true);
-        self.open_stream(now, to, payload, true, StreamPurpose::PushPull { join });
+        // Go counts the dial of a push/pull; the runtime connects after this.
+        self.stats.push_pulls_initiated += 1;
+        metrics::counter!("memberlist.tcp.connect").increment(1);
+        let purpose = StreamPurpose::PushPull { join, started: now };
+        self.open_stream(now, to, payload, true, purpose);
     }
 
     /// Our side of a push/pull: every node we know, then the delegate's state.
@@ -1084,6 +1141,9 @@ impl Memberlist {
                 && a.vsn.0 == state.vsn;
             if !same {
                 self.refute(a.incarnation);
+                // Go counts the refuted message too.
+                self.stats.msg_alive += 1;
+                metrics::counter!("memberlist.msg.alive").increment(1);
             }
             return;
         }
@@ -1101,6 +1161,8 @@ impl Memberlist {
             state.state_change = now;
         }
         let state = state.clone();
+        self.stats.msg_alive += 1;
+        metrics::counter!("memberlist.msg.alive").increment(1);
         if matches!(old_state, NodeState::Dead | NodeState::Left) {
             d.notify_join(now, &state);
         } else if old_meta != state.meta {
@@ -1129,6 +1191,8 @@ impl Memberlist {
             return;
         }
         self.broadcast(&s.node, Message::Suspect(s.clone()), None);
+        self.stats.msg_suspect += 1;
+        metrics::counter!("memberlist.msg.suspect").increment(1);
         let state = &mut self.nodes[idx];
         state.incarnation = s.incarnation;
         state.state = NodeState::Suspect;
@@ -1153,13 +1217,17 @@ impl Memberlist {
     }
 
     fn expire_suspicions(&mut self, now: Instant, d: &mut impl Delegate) {
-        let due: Vec<(GoString, Instant)> = self
+        let due: Vec<(GoString, Instant, bool)> = self
             .suspicions
             .iter()
             .filter(|(_, t)| now >= t.suspicion.deadline())
-            .map(|(name, t)| (name.clone(), t.state_change))
+            .map(|(name, t)| {
+                let s = &t.suspicion;
+                let short = s.k() > 0 && s.confirmations() < s.k();
+                (name.clone(), t.state_change, short)
+            })
             .collect();
-        for (name, state_change) in due {
+        for (name, state_change, short_of_confirmations) in due {
             self.suspicions.remove(&name);
             let Some(node) = self.node(&name) else {
                 continue;
@@ -1170,6 +1238,10 @@ impl Memberlist {
                     node: name.clone(),
                     from: self.config.name.clone(),
                 };
+                if short_of_confirmations {
+                    self.stats.degraded_timeouts += 1;
+                    metrics::counter!("memberlist.degraded.timeout").increment(1);
+                }
                 self.dead_node(now, &dead, None, d);
             }
         }
@@ -1191,6 +1263,8 @@ impl Memberlist {
             return;
         }
         self.broadcast(&x.node, Message::Dead(x.clone()), notify);
+        self.stats.msg_dead += 1;
+        metrics::counter!("memberlist.msg.dead").increment(1);
         let state = &mut self.nodes[idx];
         state.incarnation = x.incarnation;
         state.state = if x.node == x.from {
@@ -1282,6 +1356,9 @@ impl Memberlist {
         });
         let with_crc = pmax.is_some_and(|p| p >= 5);
         let datagram = packet::encode(&self.config.wire, &payload, with_crc, random_nonce);
+        self.stats.packets_sent += 1;
+        self.stats.bytes_sent += datagram.len() as u64;
+        metrics::counter!("memberlist.udp.sent").increment(datagram.len() as u64);
         self.transmits.push_back(Transmit {
             to,
             payload: datagram,
@@ -1317,6 +1394,7 @@ impl Memberlist {
         if expect_reply {
             self.streams.insert(id, purpose);
         }
+        self.count_stream_sent(payload.len());
         self.outbound.push_back(OutboundStream {
             id,
             to,
@@ -1325,6 +1403,12 @@ impl Memberlist {
             expect_reply,
         });
         id
+    }
+
+    /// `memberlist.tcp.sent`: bytes of a stream request or reply (Go's `rawSendMsgStream`).
+    fn count_stream_sent(&mut self, bytes: usize) {
+        self.stats.stream_bytes_sent += bytes as u64;
+        metrics::counter!("memberlist.tcp.sent").increment(bytes as u64);
     }
 
     fn encrypt_overhead(&self) -> usize {
@@ -1383,6 +1467,12 @@ fn vsn_array(v: &[u8]) -> [u8; 6] {
     let n = v.len().min(6);
     out[..n].copy_from_slice(&v[..n]);
     out
+}
+
+/// A duration in (fractional) milliseconds: every timer metric is recorded in ms, as go-metrics'
+/// `MeasureSince` does with its default granularity.
+pub(crate) fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }
 
 /// The next tick of a fixed-interval ticker after `now`; ticks missed while busy are dropped.

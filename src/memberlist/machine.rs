@@ -32,6 +32,11 @@ pub trait Machine {
     fn poll_transmit(&mut self) -> Option<Transmit>;
     fn poll_stream(&mut self) -> Option<OutboundStream>;
     fn poll_timeout(&self) -> Option<Instant>;
+    /// Gossip rounds run so far ([`Stats::gossip_rounds`](super::Stats::gossip_rounds)): the
+    /// runtime times the calls that ran one as `memberlist.gossip`. 0 if not counted.
+    fn gossip_rounds(&self) -> u64 {
+        0
+    }
 }
 
 /// Plain memberlist with a delegate: the simplest [`Machine`].
@@ -73,6 +78,10 @@ impl<D: Delegate> Machine for MemberlistNode<D> {
 
     fn poll_timeout(&self) -> Option<Instant> {
         self.memberlist.poll_timeout()
+    }
+
+    fn gossip_rounds(&self) -> u64 {
+        self.memberlist.stats().gossip_rounds
     }
 }
 

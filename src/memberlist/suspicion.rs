@@ -80,6 +80,11 @@ impl Suspicion {
     pub fn confirmations(&self) -> u32 {
         self.confirmations
     }
+
+    /// The confirmations expected (0 when too few peers could give any).
+    pub fn k(&self) -> u32 {
+        self.k
+    }
 }
 
 /// The shortest suspicion timeout for a cluster of `n` nodes (memberlist's `suspicionTimeout`):

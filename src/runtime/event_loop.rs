@@ -146,8 +146,16 @@ impl<M: Machine> EventLoop<M> {
     fn expire(&mut self) {
         let now = Instant::now();
         if self.machine.poll_timeout().is_some_and(|t| t <= now) {
+            let rounds = self.machine.gossip_rounds();
             self.machine.handle_timeout(now);
             self.flush();
+            if self.machine.gossip_rounds() != rounds {
+                // The core cannot read the clock: time the call that gossiped (and sent it), as
+                // Go's `MeasureSince` around `gossip()` does. Other timers due at the same
+                // instant are included.
+                let took = now.elapsed().as_secs_f64() * 1000.0;
+                metrics::histogram!("memberlist.gossip").record(took);
+            }
         }
         let late: Vec<Token> = self
             .conns
@@ -186,6 +194,7 @@ impl<M: Machine> EventLoop<M> {
             match self.listener.accept() {
                 Ok((mut stream, _peer)) => {
                     bump(&self.stats.streams_in);
+                    metrics::counter!("memberlist.tcp.accept").increment(1);
                     let _ = stream.set_nodelay(true);
                     let token = self.new_token();
                     if self

@@ -280,6 +280,15 @@ impl Log {
                 }
             }
         }
+        // Go's `appendLine` timer, which includes a compaction the line triggers.
+        let started = Instant::now();
+        let outcome = self.append_or_compact(r);
+        metrics::histogram!("serf.snapshot.appendLine").record(millis_since(started));
+        outcome
+    }
+
+    /// Appends the line, compacting when the file grew too large or the append failed.
+    fn append_or_compact(&mut self, r: &Record) -> bool {
         let appended = self.append(r);
         let appended = self.count(appended).is_some();
         if appended && self.offset <= self.max_size() {
@@ -293,7 +302,9 @@ impl Log {
         {
             return appended;
         }
+        let started = Instant::now();
         let compacted = self.compact();
+        metrics::histogram!("serf.snapshot.compact").record(millis_since(started));
         if self.count(compacted).is_some() {
             self.last_failed_compaction = None;
             return true;
@@ -386,6 +397,11 @@ impl Log {
         }
         result.ok()
     }
+}
+
+/// Elapsed time in milliseconds, the unit of every timer metric.
+fn millis_since(started: Instant) -> f64 {
+    started.elapsed().as_secs_f64() * 1000.0
 }
 
 fn not_open() -> io::Error {

@@ -21,7 +21,7 @@ use super::member::Tags;
 use super::member::{Member, MemberStatus};
 use super::query::{self, Collector, KeyAggregate, Pending, Purpose, QueryParams, QueryUpdate};
 use super::snapshot::{ClockRecorder, Record, CLOCK_UPDATE_INTERVAL};
-use super::vivaldi::{VivaldiClient, VivaldiConfig};
+use super::vivaldi::{self, VivaldiClient, VivaldiConfig};
 use crate::memberlist::broadcast::{Broadcast, BroadcastQueue};
 use crate::memberlist::machine::{self, Machine, StreamStatus};
 use crate::memberlist::{
@@ -57,6 +57,60 @@ pub enum SerfError {
     #[error("configuration: {0}")]
     Config(String),
 }
+
+/// What the serf core counted since it started, kept whether or not a `metrics` recorder is
+/// installed. Each field mirrors one of HashiCorp's `serf.*` metrics, which the core also emits
+/// through the [`metrics`] facade at the same points (named in each field's doc).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Members seen joining or coming back, this node included (`serf.member.join`).
+    pub member_joins: u64,
+    /// Failed members that came back within [`FLAP_TIMEOUT`] (`serf.member.flap`).
+    pub member_flaps: u64,
+    /// Tag or address changes (`serf.member.update`).
+    pub member_updates: u64,
+    /// Members that failed (`serf.member.failed`).
+    pub member_failures: u64,
+    /// Members that left gracefully (`serf.member.left`).
+    pub member_leaves: u64,
+    /// New user events, sent or received (`serf.events`, `serf.events.<name>`).
+    pub user_events: u64,
+    /// New queries, sent or received, internal ones included (`serf.queries`,
+    /// `serf.queries.<name>`).
+    pub queries: u64,
+    /// Acks and responses to our queries (`serf.query_acks`, `serf.query_responses`).
+    pub query_acks: u64,
+    pub query_responses: u64,
+    /// Repeated acks and responses, ignored (`serf.query_duplicate_acks`,
+    /// `serf.query_duplicate_responses`).
+    pub query_duplicate_acks: u64,
+    pub query_duplicate_responses: u64,
+    /// Serf messages gossiped and received, and their bytes (`serf.msgs.sent`,
+    /// `serf.msgs.received`, samples of the size).
+    pub msgs_sent: u64,
+    pub msg_bytes_sent: u64,
+    pub msgs_received: u64,
+    pub msg_bytes_received: u64,
+    /// Coordinates from pings that the Vivaldi client refused (`serf.coordinate.rejected`).
+    pub coordinate_rejections: u64,
+    /// Pings answered with a zero round-trip time (`serf.coordinate.zero-rtt`).
+    pub coordinate_zero_rtts: u64,
+}
+
+/// Broadcasts waiting to be gossiped, per queue (HashiCorp's `intent_queue`, `event_queue` and
+/// `query_queue` stats; sampled as `serf.queue.Intent`, `.Event`, `.Query`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueDepths {
+    pub intent: usize,
+    pub event: usize,
+    pub query: usize,
+}
+
+/// A failed member back within this time counts as a flap (Go `FlapTimeout`).
+pub const FLAP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How often the broadcast queue depths are sampled (Go `QueueCheckInterval`).
+pub const QUEUE_CHECK_INTERVAL: Duration = Duration::from_secs(30);
 
 /// The node's own lifecycle (`SerfState`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,6 +222,8 @@ struct State {
     snapshot: Option<SnapshotLog>,
     /// Members from the snapshot to rejoin, retried until one answers.
     rejoin: Rejoin,
+    counters: Counters,
+    next_queue_check: Instant,
 }
 
 /// What the snapshot file should record, decided here and written by the runtime.
@@ -294,6 +350,8 @@ impl Serf {
             coordinate_cache: HashMap::new(),
             snapshot: None,
             rejoin: Rejoin::default(),
+            counters: Counters::default(),
+            next_queue_check: now + QUEUE_CHECK_INTERVAL,
         };
         if let Some(replay) = &config.snapshot {
             // Restore the clocks, and never deliver again what was seen before the restart.
@@ -331,6 +389,16 @@ impl Serf {
 
     pub fn memberlist(&self) -> &Memberlist {
         &self.memberlist
+    }
+
+    /// What serf counted since it started (memberlist's own: `memberlist().stats()`).
+    pub fn counters(&self) -> &Counters {
+        &self.state.counters
+    }
+
+    /// Broadcasts waiting in each of serf's queues.
+    pub fn queue_depths(&self) -> QueueDepths {
+        self.state.queue_depths()
     }
 
     pub fn status(&self) -> SerfStatus {
@@ -736,6 +804,13 @@ impl Serf {
         for name in due {
             self.state.erase(now, &name);
         }
+        if now >= self.state.next_queue_check {
+            self.state.next_queue_check = now + QUEUE_CHECK_INTERVAL;
+            let q = self.state.queue_depths();
+            metrics::histogram!("serf.queue.Intent").record(q.intent as f64);
+            metrics::histogram!("serf.queue.Event").record(q.event as f64);
+            metrics::histogram!("serf.queue.Query").record(q.query as f64);
+        }
         self.state.expire_queries(now);
         self.state.flush_coalescers(now);
         self.state.record_clock_periodically(now);
@@ -801,11 +876,19 @@ impl Machine for Serf {
         self.memberlist.poll_stream()
     }
 
+    fn gossip_rounds(&self) -> u64 {
+        self.memberlist.stats().gossip_rounds
+    }
+
     fn poll_timeout(&self) -> Option<Instant> {
         if self.state.status == SerfStatus::Shutdown {
             return None;
         }
-        let mut next = self.state.next_reap.min(self.state.next_reconnect);
+        let mut next = self
+            .state
+            .next_reap
+            .min(self.state.next_reconnect)
+            .min(self.state.next_queue_check);
         for t in [self.memberlist.poll_timeout(), self.leave_deadline()]
             .into_iter()
             .flatten()
@@ -862,6 +945,14 @@ fn encode_meta(tags: &Tags, protocol_version: u8) -> Result<Vec<u8>, SerfError> 
 }
 
 impl State {
+    fn queue_depths(&self) -> QueueDepths {
+        QueueDepths {
+            intent: self.intents.len(),
+            event: self.event_broadcasts.len(),
+            query: self.query_broadcasts.len(),
+        }
+    }
+
     fn new_notify(&mut self) -> u64 {
         self.next_notify += 1;
         self.next_notify
@@ -1114,6 +1205,9 @@ impl State {
             return false;
         }
         self.record(|c| c.user_event(msg.ltime));
+        self.counters.user_events += 1;
+        metrics::counter!("serf.events").increment(1);
+        metrics::counter!(format!("serf.events.{}", msg.name.to_string_lossy())).increment(1);
         let event = UserEvent {
             ltime: msg.ltime,
             name: msg.name.to_string_lossy(),
@@ -1206,6 +1300,9 @@ impl State {
             return false;
         }
         self.record(|c| c.query(q.ltime));
+        self.counters.queries += 1;
+        metrics::counter!("serf.queries").increment(1);
+        metrics::counter!(format!("serf.queries.{}", q.name.to_string_lossy())).increment(1);
         let rebroadcast = q.flags & wire::QUERY_FLAG_NO_BROADCAST == 0;
         if !query::passes_filters(
             q.filters.as_deref().unwrap_or_default(),
@@ -1378,13 +1475,21 @@ impl State {
         let from = r.from.to_string_lossy();
         let update = if r.flags & wire::QUERY_FLAG_ACK != 0 {
             if !c.acks.insert(from.clone()) {
+                self.counters.query_duplicate_acks += 1;
+                metrics::counter!("serf.query_duplicate_acks").increment(1);
                 return;
             }
+            self.counters.query_acks += 1;
+            metrics::counter!("serf.query_acks").increment(1);
             QueryUpdate::Ack { from }
         } else {
             if !c.responses.insert(from.clone()) {
+                self.counters.query_duplicate_responses += 1;
+                metrics::counter!("serf.query_duplicate_responses").increment(1);
                 return;
             }
+            self.counters.query_responses += 1;
+            metrics::counter!("serf.query_responses").increment(1);
             QueryUpdate::Response {
                 from,
                 payload: r.payload.as_deref().unwrap_or_default().to_vec(),
@@ -1547,8 +1652,24 @@ impl Delegate for State {
             return;
         };
         let name = node.name.to_string_lossy();
-        if client.update(&name, &theirs, rtt).is_ok() {
-            self.coordinate_cache.insert(name, theirs);
+        let before = client.coordinate().clone();
+        match client.update(&name, &theirs, rtt) {
+            Ok(after) => {
+                if rtt.is_zero() {
+                    self.counters.coordinate_zero_rtts += 1;
+                    metrics::counter!("serf.coordinate.zero-rtt").increment(1);
+                }
+                // How far this update moved us, in ms (Go's `adjustment-ms`).
+                if let Some(moved) = vivaldi::distance(&before, after) {
+                    metrics::histogram!("serf.coordinate.adjustment-ms")
+                        .record(moved.as_secs_f64() * 1000.0);
+                }
+                self.coordinate_cache.insert(name, theirs);
+            }
+            Err(_) => {
+                self.counters.coordinate_rejections += 1;
+                metrics::counter!("serf.coordinate.rejected").increment(1);
+            }
         }
     }
 
@@ -1563,6 +1684,12 @@ impl Delegate for State {
     }
 
     fn notify_msg(&mut self, now: Instant, msg: &[u8]) {
+        if msg.is_empty() {
+            return;
+        }
+        self.counters.msgs_received += 1;
+        self.counters.msg_bytes_received += msg.len() as u64;
+        metrics::histogram!("serf.msgs.received").record(msg.len() as f64);
         let Ok(decoded) = Message::decode(msg) else {
             return;
         };
@@ -1612,6 +1739,11 @@ impl Delegate for State {
         ] {
             let msgs = queue.get_broadcasts(overhead, left, n);
             left = left.saturating_sub(msgs.iter().map(|m| m.len() + overhead).sum::<usize>());
+            for m in &msgs {
+                self.counters.msgs_sent += 1;
+                self.counters.msg_bytes_sent += m.len() as u64;
+                metrics::histogram!("serf.msgs.sent").record(m.len() as f64);
+            }
             out.extend(msgs);
         }
         out
@@ -1691,10 +1823,19 @@ impl Delegate for State {
                 self.members.insert(name.clone(), state);
             }
             Some(m) => {
+                let failed_for = m.leave_time.map(|t| now.saturating_duration_since(t));
+                if m.member.status == MemberStatus::Failed
+                    && failed_for.is_some_and(|d| d < FLAP_TIMEOUT)
+                {
+                    self.counters.member_flaps += 1;
+                    metrics::counter!("serf.member.flap").increment(1);
+                }
                 m.member = member;
                 m.leave_time = None;
             }
         }
+        self.counters.member_joins += 1;
+        metrics::counter!("serf.member.join").increment(1);
         let member = self.members[&name].member.clone();
         self.emit(now, MemberEventType::Join, member);
     }
@@ -1716,6 +1857,13 @@ impl Delegate for State {
         m.member.status = status;
         m.leave_time = Some(now);
         let member = m.member.clone();
+        if status == MemberStatus::Left {
+            self.counters.member_leaves += 1;
+            metrics::counter!("serf.member.left").increment(1);
+        } else {
+            self.counters.member_failures += 1;
+            metrics::counter!("serf.member.failed").increment(1);
+        }
         self.emit(now, kind, member);
     }
 
@@ -1728,6 +1876,8 @@ impl Delegate for State {
         if let Some(m) = self.members.get_mut(&name) {
             m.member = member.clone();
         }
+        self.counters.member_updates += 1;
+        metrics::counter!("serf.member.update").increment(1);
         self.emit(now, MemberEventType::Update, member);
     }
 

@@ -135,6 +135,41 @@ fn encode(resp: wire::KeyResponse) -> Vec<u8> {
     Message::KeyResponse(resp).encode(Dialect::GOSSIP)
 }
 
+/// Why a keyring file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyringFileError {
+    #[error("Failed to read keyring file: {0}")]
+    Read(#[from] std::io::Error),
+    #[error("Failed to decode keyring file: {0}")]
+    Decode(String),
+    #[error("Failed to decode key from keyring: {0}")]
+    Key(String),
+}
+
+/// Loads a keyring file (a JSON array of base64 keys, primary first), checking every key's
+/// length (16, 24 or 32 bytes).
+pub fn read_keyring_file(path: &Path) -> Result<Vec<Vec<u8>>, KeyringFileError> {
+    let text = std::fs::read(path)?;
+    let encoded: Vec<String> =
+        serde_json::from_slice(&text).map_err(|e| KeyringFileError::Decode(e.to_string()))?;
+    encoded
+        .iter()
+        .map(|k| {
+            let key = STANDARD
+                .decode(k)
+                .map_err(|e| KeyringFileError::Key(e.to_string()))?;
+            if matches!(key.len(), 16 | 24 | 32) {
+                Ok(key)
+            } else {
+                Err(KeyringFileError::Key(format!(
+                    "key size must be 16, 24 or 32 bytes, not {}",
+                    key.len()
+                )))
+            }
+        })
+        .collect()
+}
+
 /// Persists the keyring as Go does: a JSON array of base64 keys, primary first, mode 0600.
 pub fn write_keyring_file(path: &Path, ring: &Keyring) -> std::io::Result<()> {
     let keys: Vec<String> = ring

@@ -14,9 +14,11 @@ pub mod snapshot;
 mod vivaldi;
 
 pub use config::{Config, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, USER_EVENT_SIZE_CEILING};
-pub use core::{Serf, SerfError, SerfStatus};
+pub use core::{
+    Counters, QueueDepths, Serf, SerfError, SerfStatus, FLAP_TIMEOUT, QUEUE_CHECK_INTERVAL,
+};
 pub use event::{Completion, Event, MemberEventType, QueryEvent, UserEvent};
-pub use internal::{KeyOp, PING_QUERY};
+pub use internal::{read_keyring_file, KeyOp, KeyringFileError, PING_QUERY};
 pub use lamport::LamportClock;
 pub use member::{Member, MemberStatus, Tags};
 pub use query::{default_timeout, KeyAggregate, QueryParams, QueryUpdate};
