@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The README's first command: a three-node libserf cluster on loopback, its members, a node
-# killed with -9 and seen as failed, then a clean exit. Uses examples/node.rs.
+# The README's first command: HashiCorp's Serf walkthrough with our `serf` binary, automated.
+# Two agents (foo, bar) on loopback, a join, the member list, a user event shown by an event
+# handler, kill -9 of bar (foo marks it failed), then bar back and ctrl-C of foo (bar sees it
+# leave).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --quiet --release --example node
-NODE=target/release/examples/node
+cargo build --quiet --release --bin serf
+SERF=target/release/serf
 DIR=$(mktemp -d)
 PIDS=()
 cleanup() {
@@ -13,47 +15,52 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start NAME PORT [JOIN]: the node reads commands from a fifo and writes JSON lines to a log.
-start() {
-    local name=$1 port=$2 join=${3:-}
-    mkfifo "$DIR/$name.in"
-    $NODE -node="$name" -bind="127.0.0.1:$port" -tag=role="demo-$name" ${join:+-join=$join} \
-        < "$DIR/$name.in" > "$DIR/$name.out" 2>&1 &
+# agent NAME GOSSIP_PORT RPC_PORT: starts an agent whose handler prints user events.
+agent() {
+    local name=$1 port=$2 rpc=$3
+    $SERF agent -node="$name" -bind="127.0.0.1:$port" -rpc-addr="127.0.0.1:$rpc" \
+        -event-handler="user=echo \"[$name handler] user event \$SERF_USER_EVENT: \$(cat)\" >> $DIR/handlers.log" \
+        > "$DIR/$name.log" 2>&1 &
     PIDS+=($!)
-    exec {fd}> "$DIR/$name.in"
-    eval "FD_$name=$fd"
+    for _ in $(seq 100); do $SERF members -rpc-addr="127.0.0.1:$rpc" >/dev/null 2>&1 && return 0; sleep 0.1; done
+    echo "agent $name did not start:" >&2; cat "$DIR/$name.log" >&2; return 1
 }
-send() { local fd_var="FD_$1"; echo "$2" >&"${!fd_var}"; }
-# wait_for NAME PATTERN: up to 30 s for a line matching PATTERN in NAME's output.
-wait_for() {
-    for _ in $(seq 300); do grep -q "$2" "$DIR/$1.out" && return 0; sleep 0.1; done
-    echo "timed out waiting for $2 from $1" >&2; cat "$DIR/$1.out" >&2; return 1
+# status_is RPC_PORT NAME STATUS: waits up to 30 s for the member to show that status.
+status_is() {
+    for _ in $(seq 300); do
+        $SERF members -rpc-addr="127.0.0.1:$1" | awk -v n="$2" -v s="$3" '$1 == n && $3 == s { f = 1 } END { exit !f }' && return 0
+        sleep 0.1
+    done
+    echo "timed out waiting for $2 to be $3" >&2; return 1
 }
+show() { echo "\$ $*"; "$@"; }
 
-echo "==> starting alpha, beta (joins alpha), gamma (joins alpha) on 127.0.0.1:17946-17948"
-start alpha 17946
-wait_for alpha '"ready"'
-start beta 17947 127.0.0.1:17946
-start gamma 17948 127.0.0.1:17946
-wait_for alpha '"name":"gamma".*"status":"alive"'
-wait_for alpha '"name":"beta".*"status":"alive"'
-sleep 1
-echo "==> members as alpha sees them"
-send alpha members
-wait_for alpha '"members"'
-grep '"members"' "$DIR/alpha.out" | tail -n 1
-echo "==> kill -9 gamma; waiting for alpha to mark it failed"
+echo "==> serf agent -node=foo -bind=127.0.0.1:5000 -rpc-addr=127.0.0.1:7373"
+agent foo 5000 7373
+echo "==> serf agent -node=bar -bind=127.0.0.1:5001 -rpc-addr=127.0.0.1:7374"
+agent bar 5001 7374
+show $SERF join 127.0.0.1:5001
+status_is 7373 bar alive
+show $SERF members
+show $SERF event deploy v1.2.3
+for _ in $(seq 100); do [ "$(grep -c deploy "$DIR/handlers.log" 2>/dev/null)" = 2 ] && break; sleep 0.1; done
+cat "$DIR/handlers.log"
+
+echo "==> kill -9 bar"
 start_ts=$(date +%s.%N)
-{ kill -9 "${PIDS[2]}"; wait "${PIDS[2]}"; } 2>/dev/null || true
-wait_for alpha '"event":"member-failed".*"name":"gamma"'
-awk -v a="$start_ts" -v b="$(date +%s.%N)" 'BEGIN { printf "gamma marked failed after %.1f s\n", b - a }'
-grep '"member-failed"' "$DIR/alpha.out" | tail -n 1
-echo "==> beta leaves gracefully"
-send beta leave
-wait_for beta '"event":"left"'
-wait_for alpha '"event":"member-leave".*"name":"beta"'
-grep '"member-leave"' "$DIR/alpha.out" | tail -n 1
-send alpha leave
-wait_for alpha '"event":"left"'
-wait "${PIDS[0]}" "${PIDS[1]}"
-echo "==> done: every node left and exited cleanly"
+kill -9 "${PIDS[1]}"; wait "${PIDS[1]}" 2>/dev/null || true
+status_is 7373 bar failed
+awk -v a="$start_ts" -v b="$(date +%s.%N)" 'BEGIN { printf "foo marked bar failed after %.1f s\n", b - a }'
+show $SERF members
+
+echo "==> bar is back; ctrl-C (SIGINT) of foo: a graceful leave"
+agent bar 5001 7374
+$SERF join -rpc-addr=127.0.0.1:7374 127.0.0.1:5000 >/dev/null
+status_is 7374 foo alive
+kill -INT "${PIDS[0]}"
+wait "${PIDS[0]}" && echo "foo exited with status 0"
+grep -E 'Caught signal|Gracefully' "$DIR/foo.log"
+status_is 7374 foo left
+show $SERF members -rpc-addr=127.0.0.1:7374
+kill -INT "${PIDS[2]}"; wait "${PIDS[2]}" || true
+echo "==> done: both agents exited"

@@ -3,6 +3,7 @@
 //! Layers (see `design.md`): [`wire`] holds the byte formats; the protocol cores, runtime, C ABI
 //! and agent build on it.
 
+pub mod agent;
 pub mod api;
 pub mod ffi;
 pub mod memberlist;

@@ -57,11 +57,15 @@ pub fn free_port() -> u16 {
     panic!("no free loopback port")
 }
 
-/// A running reference agent.
+/// A running agent: the reference one, or any binary with its command line (ours).
 pub struct Agent {
     pub name: String,
     pub gossip: SocketAddr,
     pub rpc: SocketAddr,
+    /// The binary the agent runs, also used by [`Agent::cli`].
+    pub bin: PathBuf,
+    /// Where its stdout and stderr go.
+    pub log: PathBuf,
     child: Option<Child>,
 }
 
@@ -73,12 +77,16 @@ impl Agent {
 
     /// Starts `serf agent` with its gossip on `gossip`.
     pub fn start_at(name: &str, gossip: SocketAddr, extra: &[&str]) -> Agent {
+        Agent::start_binary(binary(), name, gossip, extra)
+    }
+
+    /// Starts `<bin> agent` (the reference or ours) with its gossip on `gossip`.
+    pub fn start_binary(bin: &Path, name: &str, gossip: SocketAddr, extra: &[&str]) -> Agent {
         let rpc = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let log = std::fs::File::create(
-            std::env::temp_dir().join(format!("libserf-ref-{name}-{}.log", gossip.port())),
-        )
-        .expect("log file");
-        let child = Command::new(binary())
+        let log_path =
+            std::env::temp_dir().join(format!("libserf-agent-{name}-{}.log", gossip.port()));
+        let log = std::fs::File::create(&log_path).expect("log file");
+        let child = Command::new(bin)
             .arg("agent")
             .arg(format!("-node={name}"))
             .arg(format!("-bind={gossip}"))
@@ -94,21 +102,34 @@ impl Agent {
             name: name.to_string(),
             gossip,
             rpc,
+            bin: bin.to_path_buf(),
+            log: log_path,
             child: Some(child),
         };
-        let ready = wait_until(Duration::from_secs(10), || agent.cli(&["members"]).is_ok());
+        // An agent that wants an auth token is up once it says so.
+        let ready = wait_until(Duration::from_secs(10), || match agent.cli(&["members"]) {
+            Ok(_) => true,
+            Err(e) => e.contains("Authentication required"),
+        });
         assert!(
             ready,
-            "reference agent {name} did not answer on its RPC port"
+            "agent {name} ({}) did not answer on its RPC port; log: {}",
+            bin.display(),
+            std::fs::read_to_string(&agent.log).unwrap_or_default()
         );
         agent
     }
 
-    /// Runs a `serf` CLI command against this agent; stdout on success.
+    /// Runs a `serf` CLI command of the agent's own binary against it; stdout on success.
     pub fn cli(&self, args: &[&str]) -> Result<String, String> {
+        self.cli_with(&self.bin, args)
+    }
+
+    /// Runs a CLI command of `bin` (the reference's or ours) against this agent.
+    pub fn cli_with(&self, bin: &Path, args: &[&str]) -> Result<String, String> {
         // Go's flag parsing stops at the first argument: flags go right after the subcommand.
         let (command, rest) = args.split_first().expect("a subcommand");
-        let out = Command::new(binary())
+        let out = Command::new(bin)
             .arg(command)
             .arg(format!("-rpc-addr={}", self.rpc))
             .args(rest)
@@ -157,6 +178,33 @@ impl Agent {
 
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// Sends `signal` (e.g. "INT") and waits up to `limit` for the exit; its exit code.
+    pub fn signal_and_wait(&mut self, signal: &str, limit: Duration) -> Option<i32> {
+        let child = self.child.as_mut()?;
+        let _ = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status();
+        let end = Instant::now() + limit;
+        while Instant::now() < end {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    /// Whether the process has exited (its code), without waiting.
+    pub fn exited(&mut self) -> Option<Option<i32>> {
+        let child = self.child.as_mut()?;
+        match child.try_wait() {
+            Ok(Some(status)) => Some(status.code()),
+            _ => None,
+        }
     }
 
     /// SIGTERM: the agent shuts down without leaving (flushing its snapshot), as Go's agent does

@@ -1,0 +1,480 @@
+//! The agent's configuration: HashiCorp's defaults, then JSON config files in the order given (a
+//! directory contributes its `*.json` files in lexical order), then command-line flags. A later
+//! layer overrides an earlier one, except that `event_handlers`, `start_join` and `retry_join`
+//! accumulate and `tags` merge key by key. Unknown keys in a file are an error, as in Go.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use super::duration;
+
+/// The port used when an address gives none.
+pub const DEFAULT_BIND_PORT: u16 = 7946;
+
+/// Why the configuration cannot be used. Messages follow HashiCorp's agent.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("Error reading '{path}': {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("Error decoding '{path}': {message}")]
+    Decode { path: PathBuf, message: String },
+    #[error("Invalid tag: '{0}'")]
+    Tag(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Every setting of `serf agent`, after layering.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub node_name: String,
+    pub role: String,
+    pub disable_coordinates: bool,
+    pub tags: BTreeMap<String, String>,
+    pub tags_file: String,
+    pub bind: String,
+    pub advertise: String,
+    pub encrypt_key: String,
+    pub keyring_file: String,
+    pub log_level: String,
+    pub rpc_addr: String,
+    pub rpc_auth: String,
+    pub protocol: i64,
+    pub replay_on_join: bool,
+    pub query_response_size_limit: usize,
+    pub query_size_limit: usize,
+    pub user_event_size_limit: usize,
+    pub start_join: Vec<String>,
+    pub event_handlers: Vec<String>,
+    pub profile: String,
+    pub snapshot_path: String,
+    pub leave_on_terminate: bool,
+    pub skip_leave_on_interrupt: bool,
+    pub discover: String,
+    pub interface: String,
+    pub reconnect_interval: Option<Duration>,
+    pub reconnect_timeout: Option<Duration>,
+    pub tombstone_timeout: Option<Duration>,
+    pub disable_name_resolution: bool,
+    pub enable_syslog: bool,
+    pub syslog_facility: String,
+    pub retry_join: Vec<String>,
+    pub retry_max_attempts: i64,
+    pub retry_interval: Duration,
+    pub rejoin_after_leave: bool,
+    pub enable_compression: bool,
+    pub statsite_addr: String,
+    pub statsd_addr: String,
+    pub broadcast_timeout: Duration,
+}
+
+impl Default for Config {
+    /// HashiCorp's `DefaultConfig()`.
+    fn default() -> Config {
+        Config {
+            node_name: String::new(),
+            role: String::new(),
+            disable_coordinates: false,
+            tags: BTreeMap::new(),
+            tags_file: String::new(),
+            bind: "0.0.0.0".into(),
+            advertise: String::new(),
+            encrypt_key: String::new(),
+            keyring_file: String::new(),
+            log_level: "INFO".into(),
+            rpc_addr: "127.0.0.1:7373".into(),
+            rpc_auth: String::new(),
+            protocol: 5,
+            replay_on_join: false,
+            query_response_size_limit: 1024,
+            query_size_limit: 1024,
+            user_event_size_limit: 512,
+            start_join: Vec::new(),
+            event_handlers: Vec::new(),
+            profile: "lan".into(),
+            snapshot_path: String::new(),
+            leave_on_terminate: false,
+            skip_leave_on_interrupt: false,
+            discover: String::new(),
+            interface: String::new(),
+            reconnect_interval: None,
+            reconnect_timeout: None,
+            tombstone_timeout: None,
+            disable_name_resolution: false,
+            enable_syslog: false,
+            syslog_facility: "LOCAL0".into(),
+            retry_join: Vec::new(),
+            retry_max_attempts: 0,
+            retry_interval: Duration::from_secs(30),
+            rejoin_after_leave: false,
+            enable_compression: true,
+            statsite_addr: String::new(),
+            statsd_addr: String::new(),
+            broadcast_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// One layer: a config file or the command line. Absent values leave the layer below alone.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Layer {
+    pub node_name: Option<String>,
+    pub role: Option<String>,
+    pub disable_coordinates: Option<bool>,
+    pub tags: Option<BTreeMap<String, String>>,
+    pub tags_file: Option<String>,
+    pub bind: Option<String>,
+    pub advertise: Option<String>,
+    pub encrypt_key: Option<String>,
+    pub keyring_file: Option<String>,
+    pub log_level: Option<String>,
+    pub rpc_addr: Option<String>,
+    pub rpc_auth: Option<String>,
+    pub protocol: Option<i64>,
+    pub replay_on_join: Option<bool>,
+    pub query_response_size_limit: Option<usize>,
+    pub query_size_limit: Option<usize>,
+    pub user_event_size_limit: Option<usize>,
+    pub start_join: Option<Vec<String>>,
+    pub event_handlers: Option<Vec<String>>,
+    pub profile: Option<String>,
+    pub snapshot_path: Option<String>,
+    pub leave_on_terminate: Option<bool>,
+    pub skip_leave_on_interrupt: Option<bool>,
+    pub discover: Option<String>,
+    pub interface: Option<String>,
+    pub reconnect_interval: Option<String>,
+    pub reconnect_timeout: Option<String>,
+    pub tombstone_timeout: Option<String>,
+    pub disable_name_resolution: Option<bool>,
+    pub enable_syslog: Option<bool>,
+    pub syslog_facility: Option<String>,
+    pub retry_join: Option<Vec<String>>,
+    pub retry_max_attempts: Option<i64>,
+    pub retry_interval: Option<String>,
+    pub rejoin_after_leave: Option<bool>,
+    pub enable_compression: Option<bool>,
+    pub statsite_addr: Option<String>,
+    pub statsd_addr: Option<String>,
+    pub broadcast_timeout: Option<String>,
+    /// Parsed for compatibility; HashiCorp's agent ignores it as well.
+    pub validate_node_names: Option<bool>,
+}
+
+impl Config {
+    /// Lays `layer` over this configuration.
+    pub fn merge(&mut self, layer: &Layer) -> Result<(), ConfigError> {
+        fn set<T: Clone>(target: &mut T, value: &Option<T>) {
+            if let Some(v) = value {
+                *target = v.clone();
+            }
+        }
+        fn set_nonempty(target: &mut String, value: &Option<String>) {
+            if let Some(v) = value.as_ref().filter(|v| !v.is_empty()) {
+                *target = v.clone();
+            }
+        }
+        fn set_duration(
+            target: &mut Option<Duration>,
+            value: &Option<String>,
+        ) -> Result<(), ConfigError> {
+            if let Some(text) = value.as_ref().filter(|v| !v.is_empty()) {
+                *target = Some(duration::parse(text).map_err(ConfigError::Invalid)?);
+            }
+            Ok(())
+        }
+        set_nonempty(&mut self.node_name, &layer.node_name);
+        set_nonempty(&mut self.role, &layer.role);
+        set(&mut self.disable_coordinates, &layer.disable_coordinates);
+        if let Some(tags) = &layer.tags {
+            self.tags
+                .extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        set_nonempty(&mut self.tags_file, &layer.tags_file);
+        set_nonempty(&mut self.bind, &layer.bind);
+        set_nonempty(&mut self.advertise, &layer.advertise);
+        set_nonempty(&mut self.encrypt_key, &layer.encrypt_key);
+        set_nonempty(&mut self.keyring_file, &layer.keyring_file);
+        set_nonempty(&mut self.log_level, &layer.log_level);
+        set_nonempty(&mut self.rpc_addr, &layer.rpc_addr);
+        set_nonempty(&mut self.rpc_auth, &layer.rpc_auth);
+        if let Some(p) = layer.protocol.filter(|p| *p > 0) {
+            self.protocol = p;
+        }
+        set(&mut self.replay_on_join, &layer.replay_on_join);
+        for (target, value) in [
+            (
+                &mut self.query_response_size_limit,
+                layer.query_response_size_limit,
+            ),
+            (&mut self.query_size_limit, layer.query_size_limit),
+            (&mut self.user_event_size_limit, layer.user_event_size_limit),
+        ] {
+            if let Some(v) = value.filter(|v| *v > 0) {
+                *target = v;
+            }
+        }
+        for (target, value) in [
+            (&mut self.start_join, &layer.start_join),
+            (&mut self.event_handlers, &layer.event_handlers),
+            (&mut self.retry_join, &layer.retry_join),
+        ] {
+            target.extend(value.iter().flatten().cloned());
+        }
+        set_nonempty(&mut self.profile, &layer.profile);
+        set_nonempty(&mut self.snapshot_path, &layer.snapshot_path);
+        set(&mut self.leave_on_terminate, &layer.leave_on_terminate);
+        set(
+            &mut self.skip_leave_on_interrupt,
+            &layer.skip_leave_on_interrupt,
+        );
+        set_nonempty(&mut self.discover, &layer.discover);
+        set_nonempty(&mut self.interface, &layer.interface);
+        set_duration(&mut self.reconnect_interval, &layer.reconnect_interval)?;
+        set_duration(&mut self.reconnect_timeout, &layer.reconnect_timeout)?;
+        set_duration(&mut self.tombstone_timeout, &layer.tombstone_timeout)?;
+        set(
+            &mut self.disable_name_resolution,
+            &layer.disable_name_resolution,
+        );
+        set(&mut self.enable_syslog, &layer.enable_syslog);
+        set_nonempty(&mut self.syslog_facility, &layer.syslog_facility);
+        if let Some(n) = layer.retry_max_attempts.filter(|n| *n != 0) {
+            self.retry_max_attempts = n;
+        }
+        let mut retry = None;
+        set_duration(&mut retry, &layer.retry_interval)?;
+        set(&mut self.retry_interval, &retry);
+        set(&mut self.rejoin_after_leave, &layer.rejoin_after_leave);
+        set(&mut self.enable_compression, &layer.enable_compression);
+        set_nonempty(&mut self.statsite_addr, &layer.statsite_addr);
+        set_nonempty(&mut self.statsd_addr, &layer.statsd_addr);
+        let mut broadcast = None;
+        set_duration(&mut broadcast, &layer.broadcast_timeout)?;
+        set(&mut self.broadcast_timeout, &broadcast);
+        Ok(())
+    }
+
+    /// Reads `-config-file`/`-config-dir` paths in order and lays each file over this config.
+    pub fn merge_paths(&mut self, paths: &[String]) -> Result<(), ConfigError> {
+        for path in paths {
+            let path = Path::new(path);
+            let read_err = |source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            };
+            if !fs::metadata(path).map_err(read_err)?.is_dir() {
+                self.merge(&read_layer(path)?)?;
+                continue;
+            }
+            let mut files: Vec<PathBuf> = fs::read_dir(path)
+                .map_err(read_err)?
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_type().map(|t| !t.is_dir()).unwrap_or(false))
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect();
+            files.sort();
+            for file in files {
+                self.merge(&read_layer(&file)?)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Fills what the layers left open and applies HashiCorp's lower bounds, returning the
+    /// warnings the agent prints.
+    pub fn finish(&mut self) -> Result<Vec<String>, ConfigError> {
+        let mut warnings = Vec::new();
+        if self.node_name.is_empty() {
+            self.node_name = hostname()
+                .map_err(|e| ConfigError::Invalid(format!("Error determining hostname: {e}")))?;
+        }
+        if !self.role.is_empty() {
+            warnings.push("Deprecation warning: 'Role' has been replaced with 'Tags'".into());
+            self.tags.insert("role".into(), self.role.clone());
+        }
+        if self.retry_interval < Duration::from_secs(1) {
+            self.retry_interval = Duration::from_secs(1);
+            warnings.push("Warning: 'RetryInterval' is too low. Setting to 1s".into());
+        }
+        if self.broadcast_timeout < Duration::from_secs(1) {
+            self.broadcast_timeout = Duration::from_secs(1);
+            warnings.push("Warning: 'BroadcastTimeout' is too low. Setting to 1s".into());
+        }
+        if self.rejoin_after_leave && self.snapshot_path.is_empty() {
+            warnings.push("Warning: 'RejoinAfterLeave' enabled without snapshot file".into());
+        }
+        Ok(warnings)
+    }
+}
+
+/// Decodes one JSON config file.
+pub fn read_layer(path: &Path) -> Result<Layer, ConfigError> {
+    let text = fs::read(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_slice(&text).map_err(|e| ConfigError::Decode {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// `key=value` pairs from repeated `-tag` flags.
+pub fn parse_tags(pairs: &[String]) -> Result<BTreeMap<String, String>, ConfigError> {
+    pairs
+        .iter()
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => Err(ConfigError::Tag(pair.clone())),
+        })
+        .collect()
+}
+
+/// Splits `host[:port]` (IPv6 as `[::1]` or `[::1]:port`) into an IP and a port, using the
+/// default port when none is given. Host names are resolved, as Go's `ResolveTCPAddr` does.
+pub fn addr_parts(address: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+    if let Ok(ip) = address.parse::<IpAddr>() {
+        if ip.is_ipv6() {
+            return Err(format!("address {address}: too many colons in address"));
+        }
+        return Ok(SocketAddr::new(ip, DEFAULT_BIND_PORT));
+    }
+    let bracketed = address.starts_with('[') && address.ends_with(']');
+    let with_port = if bracketed || !address.contains(':') {
+        format!("{address}:{DEFAULT_BIND_PORT}")
+    } else {
+        address.to_string()
+    };
+    if let Ok(sa) = with_port.parse::<SocketAddr>() {
+        return Ok(sa);
+    }
+    with_port
+        .to_socket_addrs()
+        .map_err(|e| format!("address {address}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("address {address}: no addresses found"))
+}
+
+fn hostname() -> std::io::Result<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most `buf.len()` bytes into `buf`.
+    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    Ok(String::from_utf8_lossy(&buf[..end]).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(json: &str) -> Layer {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn later_layers_override_lists_accumulate_and_tags_merge() {
+        let mut c = Config::default();
+        c.merge(&layer(
+            r#"{"node_name":"a","tags":{"role":"web","dc":"east"},"event_handlers":["x.sh"],
+                "start_join":["127.0.0.1:1"],"retry_interval":"10s","reconnect_timeout":"1h"}"#,
+        ))
+        .unwrap();
+        c.merge(&layer(
+            r#"{"node_name":"b","tags":{"dc":"west"},"event_handlers":["y.sh"],"protocol":0}"#,
+        ))
+        .unwrap();
+        assert_eq!(c.node_name, "b");
+        assert_eq!(c.tags["role"], "web");
+        assert_eq!(c.tags["dc"], "west");
+        assert_eq!(c.event_handlers, ["x.sh", "y.sh"]);
+        assert_eq!(c.start_join, ["127.0.0.1:1"]);
+        assert_eq!(c.retry_interval, Duration::from_secs(10));
+        assert_eq!(c.reconnect_timeout, Some(Duration::from_secs(3600)));
+        assert_eq!(c.protocol, 5, "zero leaves the default, as Go's merge does");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        assert!(serde_json::from_str::<Layer>(r#"{"nod_name":"x"}"#).is_err());
+        assert!(serde_json::from_str::<Layer>(r#"{"protocol":"five"}"#).is_err());
+        let mut c = Config::default();
+        let err = c.merge(&layer(r#"{"retry_interval":"soon"}"#)).unwrap_err();
+        assert!(err.to_string().contains("invalid duration"), "{err}");
+    }
+
+    #[test]
+    fn a_config_dir_is_read_in_lexical_order_json_only() {
+        let dir = std::env::temp_dir().join(format!("serf-config-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("b.json"), r#"{"node_name":"second"}"#).unwrap();
+        fs::write(
+            dir.join("a.json"),
+            r#"{"node_name":"first","log_level":"debug"}"#,
+        )
+        .unwrap();
+        fs::write(dir.join("c.txt"), "not json").unwrap();
+        let mut c = Config::default();
+        c.merge_paths(&[dir.to_string_lossy().into_owned()])
+            .unwrap();
+        assert_eq!(
+            (c.node_name.as_str(), c.log_level.as_str()),
+            ("second", "debug")
+        );
+        fs::write(dir.join("d.json"), "{").unwrap();
+        let err = c
+            .merge_paths(&[dir.to_string_lossy().into_owned()])
+            .unwrap_err();
+        assert!(err.to_string().starts_with("Error decoding"), "{err}");
+        fs::remove_dir_all(&dir).unwrap();
+        let err = c
+            .merge_paths(&[dir.to_string_lossy().into_owned()])
+            .unwrap_err();
+        assert!(err.to_string().starts_with("Error reading"), "{err}");
+    }
+
+    #[test]
+    fn finish_applies_bounds_and_role() {
+        let mut c = Config {
+            role: "web".into(),
+            retry_interval: Duration::from_millis(10),
+            ..Config::default()
+        };
+        let warnings = c.finish().unwrap();
+        assert_eq!(c.tags["role"], "web");
+        assert_eq!(c.retry_interval, Duration::from_secs(1));
+        assert_eq!(warnings.len(), 2);
+        assert!(!c.node_name.is_empty());
+    }
+
+    #[test]
+    fn addresses_take_the_default_port() {
+        assert_eq!(
+            addr_parts("127.0.0.1").unwrap().to_string(),
+            "127.0.0.1:7946"
+        );
+        assert_eq!(
+            addr_parts("127.0.0.1:5000").unwrap().to_string(),
+            "127.0.0.1:5000"
+        );
+        assert_eq!(addr_parts("[::1]").unwrap().to_string(), "[::1]:7946");
+        assert_eq!(addr_parts("[::1]:5001").unwrap().to_string(), "[::1]:5001");
+        assert!(addr_parts("::1").is_err());
+        assert!(addr_parts("127.0.0.1:notaport").is_err());
+        assert_eq!(parse_tags(&["a=b=c".into()]).unwrap()["a"], "b=c");
+        assert!(parse_tags(&["=x".into()]).is_err());
+    }
+}
