@@ -56,8 +56,24 @@ check-header:
 	$(CARGO) build
 	git diff --exit-code -- include/serf.h
 
-bench:
-	$(CARGO) bench --bench codec
+# Benchmarks, separate from `make test`: each part writes a section to target/bench/, and the
+# sections go into BENCHMARKS.md under the machine, the date and the commands. The cluster part
+# runs our `serf` and the reference agent through the same CLI; nothing runs concurrently.
+BENCH_PARTS := micro density simulator cluster
+bench: build reference
+	rm -rf target/bench && mkdir -p target/bench
+	$(CARGO) bench --bench codec --bench protocol
+	$(CARGO) bench --bench density
+	$(CARGO) bench --bench simulator
+	$(CARGO) bench --bench cluster
+	{ echo "# Benchmarks"; echo; \
+	  echo "Written by \`make bench\` on $$(date -u '+%Y-%m-%d %H:%M UTC'), commit $$(git rev-parse --short HEAD)."; \
+	  echo "Machine: $$(nproc) cores, $$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $$(free -g | awk '/^Mem:/ { print $$2 }') GiB."; \
+	  echo "Commands: \`cargo bench --bench codec --bench protocol\`, \`--bench density\`, \`--bench simulator\`, \`--bench cluster\`."; \
+	  for part in $(BENCH_PARTS); do echo; cat target/bench/$$part.md; done; } | \
+	  sed 's#(\([a-z_]*\.svg\))#(docs/\1)#g' > BENCHMARKS.md
+	mkdir -p docs && cp target/bench/*.svg docs/
+	@echo "wrote BENCHMARKS.md"
 
 clean:
 	$(CARGO) clean

@@ -296,6 +296,15 @@ impl Memberlist {
         Some(next)
     }
 
+    /// Drops every queued broadcast; their notify ids count as finished.
+    ///
+    /// Only for simulators that seed a node's member list directly (a push/pull carrying the
+    /// whole cluster): every seeded alive message is news the whole cluster already has, and
+    /// gossiping it would swamp the queue (thousands of entries per node at 10,000 nodes).
+    pub fn clear_broadcasts(&mut self) {
+        self.broadcasts.reset();
+    }
+
     /// Whether the broadcast with this notify id has been sent as often as it will be.
     pub fn broadcast_finished(&mut self, id: u64) -> bool {
         self.finished_broadcasts

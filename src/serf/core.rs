@@ -391,6 +391,13 @@ impl Serf {
         &self.memberlist
     }
 
+    /// Drops every queued memberlist broadcast and serf intent (see
+    /// [`Memberlist::clear_broadcasts`]). Only for simulators that seed member lists directly.
+    pub fn clear_broadcasts(&mut self) {
+        self.memberlist.clear_broadcasts();
+        self.state.intents.reset();
+    }
+
     /// What serf counted since it started (memberlist's own: `memberlist().stats()`).
     pub fn counters(&self) -> &Counters {
         &self.state.counters

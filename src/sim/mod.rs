@@ -163,6 +163,13 @@ impl<M: Machine> Sim<M> {
         &self.nodes[i].machine
     }
 
+    /// A node's machine, to drain what it reports to its application (events, completions)
+    /// without the cost of [`with_machine`](Self::with_machine). Anything that may send or move
+    /// its timers (a command) must go through `with_machine`, or the simulator will not see it.
+    pub fn machine_mut(&mut self, i: usize) -> &mut M {
+        &mut self.nodes[i].machine
+    }
+
     /// Runs `f` on a node's machine (a command such as join or leave), then collects its output.
     pub fn with_machine<R>(&mut self, i: usize, f: impl FnOnce(&mut M, Instant) -> R) -> R {
         let now = self.now;
