@@ -54,6 +54,12 @@ fn main() {
         event_handler(&args[2]);
         return;
     }
+    // `cargo test --all-targets` (make test) builds and starts every bench target too; only
+    // `cargo bench` (which passes `--bench`) runs the benchmark.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("cluster: a benchmark; run it with `cargo bench --bench cluster`");
+        return;
+    }
     let started = Instant::now();
     let cfg = Config::from_env();
     let bins = match Binaries::locate() {

@@ -279,6 +279,12 @@ fn mb(kb: f64) -> String {
 }
 
 fn main() {
+    // `cargo test --all-targets` (make test) builds and starts every bench target too; only
+    // `cargo bench` (which passes `--bench`) runs the benchmark.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("density: a benchmark; run it with `cargo bench --bench density`");
+        return;
+    }
     // `cargo bench` passes `--bench`; a filter argument that does not match "density" skips.
     if std::env::args()
         .skip(1)

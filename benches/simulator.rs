@@ -418,6 +418,12 @@ fn plot(
 }
 
 fn main() {
+    // `cargo test --all-targets` (make test) builds and starts every bench target too; only
+    // `cargo bench` (which passes `--bench`) runs the benchmark.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("simulator: a benchmark; run it with `cargo bench --bench simulator`");
+        return;
+    }
     // `cargo bench` passes `--bench`; ignore arguments (no filtering).
     let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
     let seed: u64 = std::env::var("SIM_SEED")
