@@ -180,7 +180,9 @@ impl Memberlist {
         let mut stagger = |interval: Duration| now + interval.mul_f64(rng.random::<f64>());
         let next_probe = stagger(config.probe_interval);
         let next_gossip = stagger(config.gossip_interval);
-        let next_push_pull = stagger(config.push_pull_interval);
+        // Go waits out the stagger and then a whole interval before the first periodic
+        // push/pull (joins exchange state anyway).
+        let next_push_pull = stagger(config.push_pull_interval) + config.push_pull_interval;
         let mut m = Memberlist {
             awareness: Awareness::new(config.awareness_max_multiplier),
             broadcasts: BroadcastQueue::new(config.retransmit_mult),
