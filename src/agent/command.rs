@@ -17,7 +17,7 @@ use super::handlers::{DispatchContext, HandlerRunner, HandlerSpec, Responder, Ru
 use super::log::{Console, Gate, Level, Logger, Sink, Syslog};
 use super::mdns::{self, Discovery};
 use super::server::RpcServer;
-use super::service::{addresses_of, Agent, EventHandler};
+use super::service::{addresses_of, read_tags_file, Agent, EventHandler};
 use crate::serf::Event;
 use crate::telemetry::{install, TelemetryConfig};
 
@@ -506,9 +506,9 @@ impl Running {
         let tags = if new.tags_file.is_empty() {
             Some(new.tags.clone())
         } else {
-            std::fs::read(&new.tags_file)
+            read_tags_file(std::path::Path::new(&new.tags_file))
                 .ok()
-                .and_then(|d| serde_json::from_slice(&d).ok())
+                .flatten()
         };
         if let Some(tags) = tags {
             if let Err(e) = self.agent.set_tags(tags) {

@@ -238,11 +238,6 @@ impl EventHandler for StreamSink {
         if !self.filter.matches(event) {
             return;
         }
-        if let Event::Query(q) = event {
-            if q.name.starts_with("_serf_") {
-                return;
-            }
-        }
         if let Err(TrySendError::Full(_)) = self.tx.try_send(event.clone()) {
             agent
                 .logger()

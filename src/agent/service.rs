@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -19,7 +19,8 @@ use super::log::Logger;
 use crate::api::{self, Options, SizeLimits, Tuning};
 use crate::memberlist::Profile;
 use crate::serf::{
-    read_keyring_file, Event, KeyAggregate, KeyOp, Member, QueryParams, Tags, PING_QUERY,
+    read_keyring_file, Event, KeyAggregate, KeyOp, Member, QueryParams, Tags, INTERNAL_PREFIX,
+    PING_QUERY,
 };
 use crate::wire::serf::Coordinate;
 
@@ -53,7 +54,7 @@ pub struct Agent {
     config: Config,
     logger: Logger,
     handlers: RwLock<Vec<(u64, Arc<dyn EventHandler>)>>,
-    next_handler: Mutex<u64>,
+    next_handler: AtomicU64,
     shutdown: Mutex<bool>,
     shutdown_cv: Condvar,
     dispatcher: Mutex<Option<JoinHandle<()>>>,
@@ -76,7 +77,7 @@ impl Agent {
             config,
             logger,
             handlers: RwLock::new(Vec::new()),
-            next_handler: Mutex::new(1),
+            next_handler: AtomicU64::new(1),
             shutdown: Mutex::new(false),
             shutdown_cv: Condvar::new(),
             dispatcher: Mutex::new(None),
@@ -106,9 +107,7 @@ impl Agent {
 
     /// Adds a handler; the returned id removes it.
     pub fn register(&self, handler: Arc<dyn EventHandler>) -> u64 {
-        let mut next = self.next_handler.lock().unwrap_or_else(|e| e.into_inner());
-        let id = *next;
-        *next += 1;
+        let id = self.next_handler.fetch_add(1, Ordering::Relaxed);
         self.handlers
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -184,7 +183,7 @@ impl Agent {
         payload: Option<&[u8]>,
         params: QueryParams,
     ) -> Result<api::QueryResponse, AgentError> {
-        if name.starts_with("_serf_") && (name != PING_QUERY || payload.is_some()) {
+        if name.starts_with(INTERNAL_PREFIX) && (name != PING_QUERY || payload.is_some()) {
             return Err(AgentError::ReservedQuery);
         }
         let payload = payload.unwrap_or_default();
@@ -522,7 +521,7 @@ fn options_from(config: &Config, logger: &Logger) -> Result<Options, AgentError>
 }
 
 /// The tags file: a JSON object; a missing file means no tags yet.
-fn read_tags_file(path: &Path) -> Result<Option<Tags>, String> {
+pub fn read_tags_file(path: &Path) -> Result<Option<Tags>, String> {
     match fs::read(path) {
         Ok(data) => serde_json::from_slice(&data)
             .map(Some)

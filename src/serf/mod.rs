@@ -18,7 +18,7 @@ pub use core::{
     Counters, QueueDepths, Serf, SerfError, SerfStatus, FLAP_TIMEOUT, QUEUE_CHECK_INTERVAL,
 };
 pub use event::{Completion, Event, MemberEventType, QueryEvent, UserEvent};
-pub use internal::{read_keyring_file, KeyOp, KeyringFileError, PING_QUERY};
+pub use internal::{read_keyring_file, KeyOp, KeyringFileError, INTERNAL_PREFIX, PING_QUERY};
 pub use lamport::LamportClock;
 pub use member::{Member, MemberStatus, Tags};
 pub use query::{default_timeout, KeyAggregate, QueryParams, QueryUpdate};
