@@ -21,7 +21,7 @@ C_LINK := -L$(LIB) -lserf -pthread -Wl,-rpath,$(abspath $(LIB))
 C_WARN := -Wall -Wextra -Werror -g -Iinclude
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-.PHONY: all build demo decode-captures test lint check-header bench clean c-examples c-test \
+.PHONY: all build dist demo decode-captures test lint check-header bench clean c-examples c-test \
 	valgrind check-exports install readme-c reference python-test go-test readme-go
 
 all: build c-examples
@@ -29,6 +29,11 @@ all: build c-examples
 build:
 	$(CARGO) build --release
 	ln -sf libserf.so $(LIB)/libserf.so.$(MAJOR)
+
+# The artifacts to ship (target/dist): the release build with whole-program optimisation.
+dist:
+	$(CARGO) build --profile dist
+	ln -sf libserf.so target/dist/libserf.so.$(MAJOR)
 
 # A three-node libserf cluster on loopback: members, a kill -9 seen as failed, a graceful leave.
 demo:
@@ -60,16 +65,17 @@ check-header:
 # sections go into BENCHMARKS.md under the machine, the date and the commands. The cluster part
 # runs our `serf` and the reference agent through the same CLI; nothing runs concurrently.
 BENCH_PARTS := micro density simulator cluster
+# Built with the `dist` profile (fat LTO), as `make dist` builds what is shipped.
 bench: build reference
 	rm -rf target/bench && mkdir -p target/bench
-	$(CARGO) bench --bench codec --bench protocol
-	$(CARGO) bench --bench density
-	$(CARGO) bench --bench simulator
-	$(CARGO) bench --bench cluster
+	$(CARGO) bench --profile dist --bench codec --bench protocol
+	$(CARGO) bench --profile dist --bench density
+	$(CARGO) bench --profile dist --bench simulator
+	$(CARGO) bench --profile dist --bench cluster
 	{ echo "# Benchmarks"; echo; \
 	  echo "Written by \`make bench\` on $$(date -u '+%Y-%m-%d %H:%M UTC'), commit $$(git rev-parse --short HEAD)."; \
 	  echo "Machine: $$(nproc) cores, $$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $$(free -g | awk '/^Mem:/ { print $$2 }') GiB."; \
-	  echo "Commands: \`cargo bench --bench codec --bench protocol\`, \`--bench density\`, \`--bench simulator\`, \`--bench cluster\`."; \
+	  echo "Commands: \`cargo bench --profile dist\` with \`--bench codec --bench protocol\`, \`--bench density\`, \`--bench simulator\`, \`--bench cluster\`."; \
 	  for part in $(BENCH_PARTS); do echo; cat target/bench/$$part.md; done; } | \
 	  sed 's#(\([a-z_]*\.svg\))#(docs/\1)#g' > BENCHMARKS.md
 	mkdir -p docs && cp target/bench/*.svg docs/

@@ -170,6 +170,14 @@ fn rss_kb() -> u64 {
     proc_status().0
 }
 
+/// Bytes the allocator has handed out and not had back (glibc's `mallinfo2`), in kB: the live
+/// heap, without what the allocator keeps after frees, which RSS includes.
+fn heap_in_use_kb() -> u64 {
+    // SAFETY: mallinfo2 only reads the allocator's statistics.
+    let info = unsafe { libc::mallinfo2() };
+    ((info.uordblks + info.hblkhd) / 1024) as u64
+}
+
 /// User + system CPU time of the whole process.
 fn process_cpu() -> Duration {
     // SAFETY: getrusage writes into the zeroed struct we pass; the result is checked.
@@ -308,6 +316,7 @@ fn main() {
     );
     let bench_start = Instant::now();
     let rss_before = rss_kb();
+    let heap_before = heap_in_use_kb();
 
     // ---- start
     let t = Instant::now();
@@ -415,13 +424,16 @@ fn main() {
             thread::sleep(Duration::from_millis(50));
         }
         let rss_converged = rss_kb();
+        let heap_converged = heap_in_use_kb();
         let failed_join_phase = tracker.total_failed();
         let (lagging, min_alive) = tracker.lagging(expected);
         println!(
             "converged: {converged:.2?} after first join ({lagging} lagging, min {min_alive}); \
-             RSS {} ({:.0} kB/node over baseline); failed events so far {failed_join_phase}",
+             RSS {} ({:.0} kB/node over baseline), heap in use {:.0} kB/node; failed events \
+             so far {failed_join_phase}",
             mb(rss_converged as f64),
             (rss_converged - rss_before) as f64 / n as f64,
+            (heap_converged.saturating_sub(heap_before)) as f64 / n as f64,
         );
         let sample: Vec<usize> = (0..SAMPLE.min(n)).map(|k| k * n / SAMPLE.min(n)).collect();
         let sampled_alive: Vec<usize> = sample.iter().map(|&i| alive_members(&nodes[i])).collect();
@@ -507,6 +519,7 @@ fn main() {
             rss_before,
             rss_started,
             rss_converged,
+            heap_converged: heap_converged.saturating_sub(heap_before),
             rss_idle,
             hwm,
             threads,
@@ -563,6 +576,8 @@ struct Report {
     rss_before: u64,
     rss_started: u64,
     rss_converged: u64,
+    /// Live heap (kB) over the baseline at convergence.
+    heap_converged: u64,
     rss_idle: u64,
     hwm: u64,
     threads: u64,
@@ -658,6 +673,11 @@ impl Report {
             "RSS per node, converged",
             format!("{:.0} kB", per_node(self.rss_converged)),
             &format!("≤ 1 MB {}", verdict(per_node(self.rss_converged) <= 1024.0)),
+        );
+        row(
+            "heap in use per node, converged (live allocations, no allocator slack)",
+            format!("{:.0} kB", self.heap_converged as f64 / n),
+            "",
         );
         row(
             "RSS per node, end of idle",

@@ -142,19 +142,22 @@ impl Default for RunnerLimits {
 /// Dropping it shuts it down.
 pub struct HandlerRunner {
     shared: Arc<Shared>,
-    workers: Mutex<Vec<JoinHandle<()>>>,
-    grace: Duration,
+    workers: Mutex<Workers>,
+    limits: RunnerLimits,
+}
+
+/// The worker threads, started by the first invocation so an agent without handlers runs none.
+#[derive(Default)]
+struct Workers {
+    handles: Vec<JoinHandle<()>>,
+    started: bool,
+    stopped: bool,
 }
 
 impl HandlerRunner {
-    /// Starts the worker threads.
-    pub fn new(
-        specs: Vec<HandlerSpec>,
-        log: Logger,
-        limits: RunnerLimits,
-    ) -> io::Result<HandlerRunner> {
+    pub fn new(specs: Vec<HandlerSpec>, log: Logger, limits: RunnerLimits) -> HandlerRunner {
         let capacity = limits.queue_capacity.max(1);
-        let runner = HandlerRunner {
+        HandlerRunner {
             shared: Arc::new(Shared {
                 specs: Mutex::new(Arc::new(specs)),
                 events: Lane::new(true, capacity),
@@ -163,24 +166,33 @@ impl HandlerRunner {
                 dropped: AtomicU64::new(0),
                 log,
             }),
-            workers: Mutex::new(Vec::new()),
-            grace: limits.shutdown_grace,
-        };
+            workers: Mutex::new(Workers::default()),
+            limits,
+        }
+    }
+
+    /// Starts both lanes' workers unless they run already (or the runner has stopped).
+    fn start_workers(&self) -> io::Result<()> {
+        let mut workers = lock(&self.workers);
+        if workers.started || workers.stopped {
+            return Ok(());
+        }
+        workers.started = true;
         for (queries, count) in [
-            (false, limits.event_workers.max(1)),
-            (true, limits.query_workers.max(1)),
+            (false, self.limits.event_workers.max(1)),
+            (true, self.limits.query_workers.max(1)),
         ] {
             for i in 0..count {
-                let shared = runner.shared.clone();
+                let shared = self.shared.clone();
                 let name = format!("serf-{}-{i}", if queries { "query" } else { "handler" });
-                // On failure `runner` is dropped, which stops and joins the workers started.
+                // Workers already started serve the lanes; shutdown joins them.
                 let handle = thread::Builder::new()
                     .name(name)
                     .spawn(move || shared.work(queries))?;
-                lock(&runner.workers).push(handle);
+                workers.handles.push(handle);
             }
         }
-        Ok(runner)
+        Ok(())
     }
 
     /// Enqueues the scripts whose filters match; never blocks on a script. Call it with events
@@ -198,6 +210,11 @@ impl HandlerRunner {
         let Some(input) = ScriptInput::new(event, ctx) else {
             return;
         };
+        if let Err(e) = self.start_workers() {
+            self.shared
+                .log
+                .error(format!("agent: Failed to start event handler threads: {e}"));
+        }
         let input = Arc::new(input);
         let lane = if input.query.is_some() {
             &self.shared.queries
@@ -241,10 +258,14 @@ impl HandlerRunner {
     /// process groups of those still running, and joins every worker. Later dispatches are
     /// ignored; calling it again does nothing.
     pub fn shutdown(&self) {
-        let workers = std::mem::take(&mut *lock(&self.workers));
-        if workers.is_empty() {
-            return;
-        }
+        let workers = {
+            let mut workers = lock(&self.workers);
+            if workers.stopped {
+                return;
+            }
+            workers.stopped = true;
+            std::mem::take(&mut workers.handles)
+        };
         let shared = &self.shared;
         let discarded = shared.events.stop() + shared.queries.stop();
         if discarded > 0 {
@@ -252,12 +273,15 @@ impl HandlerRunner {
                 "agent: Discarding {discarded} pending event handler invocations at shutdown"
             ));
         }
-        let deadline = Instant::now() + self.grace;
+        if workers.is_empty() {
+            return;
+        }
+        let grace = self.limits.shutdown_grace;
+        let deadline = Instant::now() + grace;
         let events_idle = shared.events.wait_idle(deadline);
         if !(events_idle && shared.queries.wait_idle(deadline)) {
             shared.log.warn(format!(
-                "agent: Killing event handler scripts still running after {:?}",
-                self.grace
+                "agent: Killing event handler scripts still running after {grace:?}"
             ));
             shared.kill.store(true, Ordering::Release);
         }
@@ -970,10 +994,7 @@ mod tests {
             sub: log.subscribe(Level::Trace),
             seen: Vec::new(),
         };
-        (
-            HandlerRunner::new(specs(texts), log, limits).unwrap(),
-            lines,
-        )
+        (HandlerRunner::new(specs(texts), log, limits), lines)
     }
 
     /// A path in the temp directory, unique per process and test, removed on drop.

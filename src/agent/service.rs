@@ -85,9 +85,10 @@ impl Agent {
             handler_info: RwLock::new(BTreeMap::new()),
         });
         let weak = Arc::downgrade(&agent);
+        let events = agent.serf.event_receiver();
         let thread = std::thread::Builder::new()
             .name("serf-agent-events".into())
-            .spawn(move || dispatch_events(weak))
+            .spawn(move || dispatch_events(weak, events))
             .map_err(|e| AgentError::Setup(format!("Error starting the event loop: {e}")))?;
         *agent.dispatcher.lock().unwrap_or_else(|e| e.into_inner()) = Some(thread);
         Ok(agent)
@@ -383,18 +384,11 @@ pub fn describe(event: &Event) -> String {
 
 /// The dispatcher: takes each event from serf and gives it to every handler, until the agent
 /// stops. Holds only a weak reference so a dropped agent ends it.
-fn dispatch_events(agent: std::sync::Weak<Agent>) {
-    loop {
+fn dispatch_events(agent: std::sync::Weak<Agent>, events: api::EventReceiver<Event>) {
+    // Blocks without a timeout, so an idle agent's dispatcher never wakes. The queue
+    // disconnects (and `recv` returns `None`) once the node has stopped and is drained.
+    while let Some(event) = events.recv(None) {
         let Some(a) = agent.upgrade() else { return };
-        if a.stopping.load(Ordering::SeqCst) && a.serf.try_event().is_none() {
-            return;
-        }
-        let Some(event) = a.serf.next_event(Some(Duration::from_millis(200))) else {
-            if a.serf.is_stopped() {
-                return;
-            }
-            continue;
-        };
         if let Event::Shutdown { reason } = &event {
             a.logger.warn(format!(
                 "agent: Serf shutdown detected, quitting ({reason})"

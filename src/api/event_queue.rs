@@ -1,13 +1,16 @@
 //! The application's event queue: bounded, never blocking the protocol thread, with a file
 //! descriptor that is readable exactly while events are queued (for epoll, asyncio, Go).
+//!
+//! The bound is a counter over a growable channel, not a pre-sized ring: an idle node holds no
+//! slots, which matters when a thousand nodes share one process.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 /// An eventfd in semaphore mode: each queued event adds one, each taken event reads one, so the
 /// descriptor is readable exactly while the queue is non-empty.
@@ -45,6 +48,9 @@ impl ReadyFd {
 struct Shared {
     fd: ReadyFd,
     dropped: AtomicU64,
+    /// Events pushed and not yet taken, checked against `capacity`.
+    queued: AtomicUsize,
+    capacity: usize,
 }
 
 /// The protocol thread's end: pushing never blocks; a full queue drops and counts the event.
@@ -53,28 +59,38 @@ pub struct EventSender<T> {
     shared: Arc<Shared>,
 }
 
-/// The application's end.
+/// The application's end. Clones share the queue: each event goes to one of them.
 pub struct EventReceiver<T> {
     rx: Receiver<T>,
     shared: Arc<Shared>,
 }
 
+impl<T> Clone for EventReceiver<T> {
+    fn clone(&self) -> Self {
+        EventReceiver {
+            rx: self.rx.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
 /// A bounded event queue holding at most `capacity` events.
 pub fn event_queue<T>(capacity: usize) -> io::Result<(EventSender<T>, EventReceiver<T>)> {
-    with_channel(crossbeam_channel::bounded(capacity.max(1)))
+    with_capacity(capacity.max(1))
 }
 
 /// An unbounded queue with the same readiness descriptor (for a query's few updates).
 pub fn unbounded_queue<T>() -> io::Result<(EventSender<T>, EventReceiver<T>)> {
-    with_channel(crossbeam_channel::unbounded())
+    with_capacity(usize::MAX)
 }
 
-fn with_channel<T>(
-    (tx, rx): (Sender<T>, Receiver<T>),
-) -> io::Result<(EventSender<T>, EventReceiver<T>)> {
+fn with_capacity<T>(capacity: usize) -> io::Result<(EventSender<T>, EventReceiver<T>)> {
+    let (tx, rx) = crossbeam_channel::unbounded();
     let shared = Arc::new(Shared {
         fd: ReadyFd::new()?,
         dropped: AtomicU64::new(0),
+        queued: AtomicUsize::new(0),
+        capacity,
     });
     Ok((
         EventSender {
@@ -88,11 +104,13 @@ fn with_channel<T>(
 impl<T> EventSender<T> {
     /// Queues an event, or counts it as dropped when the application is not keeping up.
     pub fn push(&self, event: T) {
-        match self.tx.try_send(event) {
-            Ok(()) => self.shared.fd.add(),
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.shared.dropped.fetch_add(1, Ordering::Relaxed);
-            }
+        let shared = &self.shared;
+        let room = shared.queued.fetch_add(1, Ordering::AcqRel) < shared.capacity;
+        if room && self.tx.send(event).is_ok() {
+            shared.fd.add();
+        } else {
+            shared.queued.fetch_sub(1, Ordering::AcqRel);
+            shared.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -108,7 +126,7 @@ impl<T> EventReceiver<T> {
             None => self.rx.recv().ok(),
         };
         if event.is_some() {
-            self.shared.fd.take();
+            self.taken();
         }
         event
     }
@@ -116,7 +134,7 @@ impl<T> EventReceiver<T> {
     /// Like [`recv`](Self::recv) with a timeout, telling a timeout from a closed queue.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
         let event = self.rx.recv_timeout(timeout)?;
-        self.shared.fd.take();
+        self.taken();
         Ok(event)
     }
 
@@ -124,9 +142,15 @@ impl<T> EventReceiver<T> {
     pub fn try_recv(&self) -> Option<T> {
         let event = self.rx.try_recv().ok();
         if event.is_some() {
-            self.shared.fd.take();
+            self.taken();
         }
         event
+    }
+
+    /// Bookkeeping for one event taken off the queue.
+    fn taken(&self) {
+        self.shared.fd.take();
+        self.shared.queued.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// Readable exactly while events are queued. Owned by the queue: do not close it.

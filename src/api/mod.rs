@@ -631,6 +631,12 @@ impl Serf {
         self.events.try_recv()
     }
 
+    /// A second end of the event queue, for a consumer thread that must not keep the node
+    /// alive: it returns `None` once the node is gone and the queue is drained.
+    pub(crate) fn event_receiver(&self) -> EventReceiver<Event> {
+        self.events.clone()
+    }
+
     /// Readable exactly while events are queued; owned by the node, do not close it.
     pub fn event_fd(&self) -> RawFd {
         self.events.fd()

@@ -276,9 +276,13 @@ impl Memberlist {
         self.outbound.pop_front()
     }
 
-    /// The earliest instant at which [`handle_timeout`](Self::handle_timeout) has work.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut next = self.next_probe.min(self.next_gossip);
+    /// The earliest instant at which [`handle_timeout`](Self::handle_timeout) has work. Gossip
+    /// ticks count only while something is queued: an idle node does not wake for them.
+    pub fn poll_timeout(&self, d: &impl Delegate) -> Option<Instant> {
+        let mut next = self.next_probe;
+        if self.has_gossip(d) {
+            next = next.min(self.next_gossip);
+        }
         if !self.config.push_pull_interval.is_zero() {
             next = next.min(self.next_push_pull);
         }
@@ -479,7 +483,9 @@ impl Memberlist {
         }
         if now >= self.next_gossip {
             self.next_gossip = next_tick(self.next_gossip, self.config.gossip_interval, now);
-            self.gossip(now, d);
+            if self.has_gossip(d) {
+                self.gossip(now, d);
+            }
         }
         if !self.config.push_pull_interval.is_zero() && now >= self.next_push_pull {
             let interval = push_pull_scale(self.config.push_pull_interval, self.nodes.len());
@@ -849,6 +855,11 @@ impl Memberlist {
 
     // -----------------------------------------------------------------------------------------
     // gossip and push/pull
+
+    /// Whether a gossip round could send anything.
+    fn has_gossip(&self, d: &impl Delegate) -> bool {
+        !self.broadcasts.is_empty() || d.has_broadcasts()
+    }
 
     /// One gossip round. Its duration (`memberlist.gossip`) is wall-clock time this core does
     /// not read: the runtime times the call that ran it (see [`Stats::gossip_rounds`]).

@@ -13,6 +13,12 @@ pub trait Delegate {
     fn get_broadcasts(&mut self, _overhead: usize, _limit: usize) -> Vec<Vec<u8>> {
         Vec::new()
     }
+    /// Whether `get_broadcasts` may return anything. False lets memberlist skip its gossip
+    /// ticks while nothing is queued anywhere, so an idle node wakes only to probe; the default
+    /// (true) keeps every tick, as Go does.
+    fn has_broadcasts(&self) -> bool {
+        true
+    }
     /// State sent in push/pull exchanges.
     fn local_state(&mut self, _join: bool) -> Vec<u8> {
         Vec::new()

@@ -77,7 +77,7 @@ impl<D: Delegate> Machine for MemberlistNode<D> {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        self.memberlist.poll_timeout()
+        self.memberlist.poll_timeout(&self.delegate)
     }
 
     fn gossip_rounds(&self) -> u64 {

@@ -896,7 +896,7 @@ impl Machine for Serf {
             .next_reap
             .min(self.state.next_reconnect)
             .min(self.state.next_queue_check);
-        for t in [self.memberlist.poll_timeout(), self.leave_deadline()]
+        for t in [self.memberlist.poll_timeout(&self.state), self.leave_deadline()]
             .into_iter()
             .flatten()
         {
@@ -1735,6 +1735,12 @@ impl Delegate for State {
     }
 
     /// Serf's queues in Go's order: intents, then queries, then user events.
+    fn has_broadcasts(&self) -> bool {
+        !(self.intents.is_empty()
+            && self.query_broadcasts.is_empty()
+            && self.event_broadcasts.is_empty())
+    }
+
     fn get_broadcasts(&mut self, overhead: usize, limit: usize) -> Vec<Vec<u8>> {
         let n = self.members.len();
         let mut out = Vec::new();
