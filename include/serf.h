@@ -568,10 +568,12 @@ void serf_string_free(char *s);
 // - serf (`serf.*`): `member_joins`, `member_flaps`, `member_updates`, `member_failures`,
 //   `member_leaves`, `user_events`, `queries`, `query_acks`, `query_responses`,
 //   `query_duplicate_acks`, `query_duplicate_responses`, `msgs_sent`, `msg_bytes_sent`,
-//   `msgs_received`, `msg_bytes_received`, `coordinate_rejections`, `coordinate_zero_rtts`;
+//   `msgs_received`, `msg_bytes_received`, `coordinate_rejections`, `coordinate_zero_rtts`,
+//   `broadcasts_pruned` (dropped by the queue-depth limit);
 // - memberlist (`memberlist.*`): `packets_received`, `bytes_received`, `packets_sent`,
 //   `bytes_sent`, `stream_bytes_sent`, `streams_accepted`, `push_pulls`,
-//   `push_pulls_initiated`, `merges_refused`, `malformed`, `msg_alive`, `msg_suspect`,
+//   `push_pulls_initiated`, `merges_refused`, `malformed`, `rejected` (of those, refused for
+//   their label or encryption), `msg_alive`, `msg_suspect`,
 //   `msg_dead`, `probes`, `failed_probes`, `degraded_probes`, `degraded_timeouts`,
 //   `gossip_rounds`;
 // - the I/O thread: `tcp_accepts`, `streams_opened`, `send_errors`, `recv_errors`,

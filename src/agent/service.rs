@@ -276,7 +276,7 @@ impl Agent {
         // The counters behind the `serf.*` and `memberlist.*` metrics, kept by the library
         // whether or not telemetry is collected (added keys; HashiCorp's above are unchanged).
         let (c, m) = (&s.serf, &s.memberlist);
-        let counters: [(&str, u64); 28] = [
+        let counters: [(&str, u64); 33] = [
             ("member_joins", c.member_joins),
             ("member_flaps", c.member_flaps),
             ("member_updates", c.member_updates),
@@ -305,6 +305,15 @@ impl Agent {
             ("bytes_sent", m.bytes_sent),
             ("bytes_received", m.bytes_received),
             ("tcp_accepts", s.runtime.streams_in),
+            // Hostile or corrupt input, dropped and counted (memberlist decode failures;
+            // accepted and opened gossip streams that broke, timed out or were refused).
+            ("malformed", m.malformed),
+            // Of those, refused for their label or encryption (`GossipVerifyIncoming`).
+            ("rejected", m.rejected),
+            ("tcp_inbound_failures", s.runtime.inbound_failures),
+            ("tcp_stream_failures", s.runtime.stream_failures),
+            // Broadcasts dropped by the queue-depth check (Go's `MaxQueueDepth`).
+            ("broadcasts_pruned", c.broadcasts_pruned),
         ];
         serf.extend(counters.map(|(k, v)| (k.to_string(), v.to_string())));
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -537,7 +546,11 @@ fn write_tags_file(path: &Path, tags: &Tags) -> Result<(), String> {
         .truncate(true)
         .mode(0o600)
         .open(path)
-        .and_then(|mut f| f.write_all(&encoded))
+        .and_then(|mut f| {
+            // `mode` applies only to a new file: an existing one is made private too.
+            f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+            f.write_all(&encoded)
+        })
         .map_err(|e| format!("Failed to write tags file: {e}"))
 }
 
@@ -661,7 +674,14 @@ mod tests {
             fs::metadata(&path).unwrap().permissions().mode() & 0o777,
             0o600
         );
-        assert_eq!(read_tags_file(&path), Ok(Some(tags)));
+        assert_eq!(read_tags_file(&path), Ok(Some(tags.clone())));
+        // Rewriting a file someone made readable makes it private again.
+        fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_tags_file(&path, &tags).unwrap();
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         fs::write(&path, "[1]").unwrap();
         assert!(read_tags_file(&path)
             .unwrap_err()

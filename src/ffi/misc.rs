@@ -52,10 +52,12 @@ pub extern "C" fn serf_string_free(s: *mut c_char) {
 /// - serf (`serf.*`): `member_joins`, `member_flaps`, `member_updates`, `member_failures`,
 ///   `member_leaves`, `user_events`, `queries`, `query_acks`, `query_responses`,
 ///   `query_duplicate_acks`, `query_duplicate_responses`, `msgs_sent`, `msg_bytes_sent`,
-///   `msgs_received`, `msg_bytes_received`, `coordinate_rejections`, `coordinate_zero_rtts`;
+///   `msgs_received`, `msg_bytes_received`, `coordinate_rejections`, `coordinate_zero_rtts`,
+///   `broadcasts_pruned` (dropped by the queue-depth limit);
 /// - memberlist (`memberlist.*`): `packets_received`, `bytes_received`, `packets_sent`,
 ///   `bytes_sent`, `stream_bytes_sent`, `streams_accepted`, `push_pulls`,
-///   `push_pulls_initiated`, `merges_refused`, `malformed`, `msg_alive`, `msg_suspect`,
+///   `push_pulls_initiated`, `merges_refused`, `malformed`, `rejected` (of those, refused for
+///   their label or encryption), `msg_alive`, `msg_suspect`,
 ///   `msg_dead`, `probes`, `failed_probes`, `degraded_probes`, `degraded_timeouts`,
 ///   `gossip_rounds`;
 /// - the I/O thread: `tcp_accepts`, `streams_opened`, `send_errors`, `recv_errors`,
@@ -79,7 +81,7 @@ pub extern "C" fn serf_stats_json(serf: *const serf_t, out: *mut *mut c_char) ->
 /// first, as documented).
 fn stats_json(s: &crate::api::Stats) -> String {
     let (c, m, r) = (&s.serf, &s.memberlist, &s.runtime);
-    let fields: [(&str, &dyn std::fmt::Display); 55] = [
+    let fields: [(&str, &dyn std::fmt::Display); 57] = [
         ("members", &s.members),
         ("failed", &s.failed),
         ("left", &s.left),
@@ -111,6 +113,7 @@ fn stats_json(s: &crate::api::Stats) -> String {
         ("msg_bytes_received", &c.msg_bytes_received),
         ("coordinate_rejections", &c.coordinate_rejections),
         ("coordinate_zero_rtts", &c.coordinate_zero_rtts),
+        ("broadcasts_pruned", &c.broadcasts_pruned),
         ("packets_received", &m.packets_received),
         ("bytes_received", &m.bytes_received),
         ("packets_sent", &m.packets_sent),
@@ -121,6 +124,7 @@ fn stats_json(s: &crate::api::Stats) -> String {
         ("push_pulls_initiated", &m.push_pulls_initiated),
         ("merges_refused", &m.merges_refused),
         ("malformed", &m.malformed),
+        ("rejected", &m.rejected),
         ("msg_alive", &m.msg_alive),
         ("msg_suspect", &m.msg_suspect),
         ("msg_dead", &m.msg_dead),

@@ -28,6 +28,7 @@ use crate::wire::memberlist::{
     Ping, PushNodeState, Suspect,
 };
 use crate::wire::msgpack::{Bytes, GoString};
+use crate::wire::DecodeError;
 
 /// A datagram to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +59,10 @@ pub struct Stats {
     pub bytes_received: u64,
     /// Packets or messages that could not be decoded (dropped, nothing else lost).
     pub malformed: u64,
+    /// Of those, datagrams and stream requests refused for their label or encryption: a wrong or
+    /// missing label, plaintext while a keyring is set (`GossipVerifyIncoming`), or sealed with
+    /// no installed key. Go only logs these.
+    pub rejected: u64,
     pub streams_accepted: u64,
     /// Push/pull requests from other nodes answered.
     pub push_pulls: u64,
@@ -334,8 +339,9 @@ impl Memberlist {
         metrics::counter!("memberlist.udp.received").increment(datagram.len() as u64);
         let payload = match packet::decode(&self.config.wire, datagram) {
             Ok(p) => p,
-            Err(_) => {
+            Err(e) => {
                 self.stats.malformed += 1;
+                self.stats.rejected += u64::from(e.kind.is_refusal());
                 return;
             }
         };
@@ -414,10 +420,11 @@ impl Memberlist {
     }
 
     /// The framed error reply for a stream request that could not be read.
-    pub fn stream_error_reply(&mut self, error: &str) -> Vec<u8> {
+    pub fn stream_error_reply(&mut self, error: &DecodeError) -> Vec<u8> {
         self.stats.malformed += 1;
+        self.stats.rejected += u64::from(error.kind.is_refusal());
         let msg = Message::Err(ErrResp {
-            error: error.into(),
+            error: error.to_string().into(),
         });
         let reply = self.frame_stream(&msg.encode(self.config.wire.dialect), false);
         self.count_stream_sent(reply.len());
@@ -1508,4 +1515,75 @@ fn next_tick(last: Instant, interval: Duration, now: Instant) -> Instant {
         next += interval * behind as u32;
     }
     next
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memberlist::Profile;
+    use crate::wire::memberlist::keyring::Keyring;
+    use crate::wire::memberlist::stream::{self as wire_stream};
+    use crate::wire::memberlist::WireOptions;
+
+    struct Quiet;
+    impl Delegate for Quiet {}
+
+    fn wire(label: &[u8], key: Option<u8>) -> WireOptions {
+        WireOptions {
+            label: label.to_vec(),
+            keyring: key.map(|k| Keyring::new(&[k; 16], &[] as &[&[u8]]).unwrap()),
+            compression: false,
+            ..WireOptions::default()
+        }
+    }
+
+    /// Plaintext, wrongly keyed and wrongly labelled packets (and a plaintext stream) are
+    /// refused, counted as `rejected` and `malformed`, and answered with nothing; garbage is
+    /// only `malformed`, and a correctly sealed ping is answered.
+    #[test]
+    fn refused_packets_and_streams_are_counted_as_rejected() {
+        let now = Instant::now();
+        let me: SocketAddr = "127.0.0.1:7946".parse().unwrap();
+        let from: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+        let mut config = Config::new(Profile::Local, "n", me);
+        config.wire = wire(b"blue", Some(1));
+        let mut m = Memberlist::new(config, vec![], now, 1, &mut Quiet);
+        while m.poll_transmit().is_some() {}
+        let ping = |seq_no| {
+            Message::Ping(Ping {
+                node: "n".into(),
+                seq_no,
+                ..Ping::default()
+            })
+            .encode(crate::wire::msgpack::Dialect::GOSSIP)
+        };
+        let refused = [
+            packet::encode(&wire(b"blue", None), &ping(1), false, random_nonce),
+            packet::encode(&wire(b"blue", Some(2)), &ping(2), false, random_nonce),
+            packet::encode(&wire(b"red", Some(1)), &ping(3), false, random_nonce),
+            packet::encode(&wire(b"", Some(1)), &ping(4), false, random_nonce),
+            // Too short to be sealed: not encrypted either.
+            packet::encode(&wire(b"blue", None), &[0, 1, 2], false, random_nonce),
+        ];
+        for datagram in &refused {
+            m.handle_packet(now, from, datagram, &mut Quiet);
+        }
+        assert!(m.poll_transmit().is_none(), "no ack for a refused ping");
+        assert_eq!((m.stats().rejected, m.stats().malformed), (5, 5));
+
+        // Garbage inside a well-sealed packet is damaged, not refused.
+        let garbage = packet::encode(&wire(b"blue", Some(1)), &[0xc1], false, random_nonce);
+        m.handle_packet(now, from, &garbage, &mut Quiet);
+        assert_eq!((m.stats().rejected, m.stats().malformed), (5, 6));
+
+        let plain_stream = wire_stream::encode(&wire(b"blue", None), &ping(5), true, random_nonce);
+        let err = wire_stream::decode(&m.config.wire, &plain_stream, false).unwrap_err();
+        m.stream_error_reply(&err);
+        assert_eq!((m.stats().rejected, m.stats().malformed), (6, 7));
+
+        let good = packet::encode(&wire(b"blue", Some(1)), &ping(6), false, random_nonce);
+        m.handle_packet(now, from, &good, &mut Quiet);
+        assert!(m.poll_transmit().is_some(), "a sealed ping is acked");
+        assert_eq!((m.stats().rejected, m.stats().malformed), (6, 7));
+    }
 }

@@ -96,7 +96,7 @@ pub fn accept_stream(
     match stream::decode(m.wire_options(), data, false) {
         Ok((msg, _)) => StreamStatus::Done(m.handle_stream_request(now, msg, d)),
         Err(e) if matches!(e.kind, ErrorKind::Truncated { .. }) => StreamStatus::Incomplete,
-        Err(e) => StreamStatus::Done(Some(m.stream_error_reply(&e.to_string()))),
+        Err(e) => StreamStatus::Done(Some(m.stream_error_reply(&e))),
     }
 }
 

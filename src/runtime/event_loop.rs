@@ -40,6 +40,8 @@ pub(crate) struct EventLoop<M> {
     /// Keyed by token; tokens are never reused, so a late event for a closed connection cannot
     /// reach a new one.
     conns: HashMap<Token, Conn>,
+    /// How many of `conns` are accepted ones (bounded by `max_inbound_streams`).
+    inbound: usize,
     next_token: usize,
     buf: Box<[u8]>,
     /// A batch limit stopped reading before "would block": read again without waiting.
@@ -66,6 +68,7 @@ impl<M: Machine> EventLoop<M> {
             stats,
             options,
             conns: HashMap::new(),
+            inbound: 0,
             next_token: FIRST_CONN,
             buf: vec![0; RECV_BUFFER].into_boxed_slice(),
             udp_backlog: false,
@@ -195,6 +198,12 @@ impl<M: Machine> EventLoop<M> {
                 Ok((mut stream, _peer)) => {
                     bump(&self.stats.streams_in);
                     metrics::counter!("memberlist.tcp.accept").increment(1);
+                    if self.inbound >= self.options.max_inbound_streams {
+                        // Too many requests in progress: closed (dropped) unread, as Go closes
+                        // a push/pull over its limit.
+                        bump(&self.stats.inbound_failures);
+                        continue;
+                    }
                     let _ = stream.set_nodelay(true);
                     let token = self.new_token();
                     if self
@@ -209,6 +218,7 @@ impl<M: Machine> EventLoop<M> {
                     let deadline = Instant::now() + self.options.inbound_timeout;
                     self.conns
                         .insert(token, Conn::Inbound(Inbound::new(stream, deadline)));
+                    self.inbound += 1;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -255,6 +265,9 @@ impl<M: Machine> EventLoop<M> {
             return;
         };
         let _ = self.poll.registry().deregister(conn.stream_mut());
+        if matches!(conn, Conn::Inbound(_)) {
+            self.inbound -= 1;
+        }
         let Step::Failed(reason) = step else {
             return;
         };

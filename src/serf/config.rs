@@ -47,6 +47,12 @@ pub struct Config {
     pub user_quiescent_period: Duration,
     /// Turn off Vivaldi coordinates (and the ack payload that carries them).
     pub disable_coordinates: bool,
+    /// Broadcast queue depth above which the periodic queue check drops the oldest messages
+    /// (Go's `MaxQueueDepth`).
+    pub max_queue_depth: usize,
+    /// When non-zero, replaces `max_queue_depth` with `max(min_queue_depth, 2 × members)`
+    /// (Go's `MinQueueDepth`).
+    pub min_queue_depth: usize,
     /// A replayed snapshot: enables snapshot records ([`Serf::poll_snapshot_record`]), restores
     /// the clocks and rejoins the members it lists.
     ///
@@ -80,6 +86,8 @@ impl Config {
             user_coalesce_period: Duration::ZERO,
             user_quiescent_period: Duration::ZERO,
             disable_coordinates: false,
+            max_queue_depth: 4096,
+            min_queue_depth: 0,
             snapshot: None,
         }
     }

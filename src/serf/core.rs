@@ -93,6 +93,9 @@ pub struct Counters {
     pub msg_bytes_received: u64,
     /// Coordinates from pings that the Vivaldi client refused (`serf.coordinate.rejected`).
     pub coordinate_rejections: u64,
+    /// Broadcasts dropped by the periodic queue check because a queue exceeded its limit
+    /// (Go logs "queue depth exceeds limit, dropping messages").
+    pub broadcasts_pruned: u64,
     /// Pings answered with a zero round-trip time (`serf.coordinate.zero-rtt`).
     pub coordinate_zero_rtts: u64,
 }
@@ -158,6 +161,8 @@ struct State {
     protocol_version: u8,
     tags: Tags,
     broadcast_timeout: Duration,
+    max_queue_depth: usize,
+    min_queue_depth: usize,
     leave_propagate_delay: Duration,
     reap_interval: Duration,
     reconnect_interval: Duration,
@@ -298,6 +303,8 @@ impl Serf {
             protocol_version: config.protocol_version,
             tags: config.tags,
             broadcast_timeout: config.broadcast_timeout,
+            max_queue_depth: config.max_queue_depth,
+            min_queue_depth: config.min_queue_depth,
             leave_propagate_delay: config.leave_propagate_delay,
             reap_interval: config.reap_interval,
             reconnect_interval: config.reconnect_interval,
@@ -817,6 +824,7 @@ impl Serf {
             metrics::histogram!("serf.queue.Intent").record(q.intent as f64);
             metrics::histogram!("serf.queue.Event").record(q.event as f64);
             metrics::histogram!("serf.queue.Query").record(q.query as f64);
+            self.state.prune_queues();
         }
         self.state.expire_queries(now);
         self.state.flush_coalescers(now);
@@ -896,9 +904,12 @@ impl Machine for Serf {
             .next_reap
             .min(self.state.next_reconnect)
             .min(self.state.next_queue_check);
-        for t in [self.memberlist.poll_timeout(&self.state), self.leave_deadline()]
-            .into_iter()
-            .flatten()
+        for t in [
+            self.memberlist.poll_timeout(&self.state),
+            self.leave_deadline(),
+        ]
+        .into_iter()
+        .flatten()
         {
             next = next.min(t);
         }
@@ -952,6 +963,24 @@ fn encode_meta(tags: &Tags, protocol_version: u8) -> Result<Vec<u8>, SerfError> 
 }
 
 impl State {
+    /// Go's `checkQueueDepth`: a queue over the limit loses its oldest broadcasts.
+    fn prune_queues(&mut self) {
+        let limit = if self.min_queue_depth > 0 {
+            self.min_queue_depth.max(2 * self.members.len())
+        } else {
+            self.max_queue_depth
+        };
+        for queue in [
+            &mut self.intents,
+            &mut self.event_broadcasts,
+            &mut self.query_broadcasts,
+        ] {
+            let before = queue.len();
+            queue.prune(limit);
+            self.counters.broadcasts_pruned += (before - queue.len()) as u64;
+        }
+    }
+
     fn queue_depths(&self) -> QueueDepths {
         QueueDepths {
             intent: self.intents.len(),
@@ -1925,5 +1954,28 @@ impl Delegate for State {
             Err(errors.join("; "))
         };
         self.completions.push_back(Completion::Join { id, result });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memberlist::machine::Machine;
+    use crate::memberlist::Profile;
+
+    #[test]
+    fn the_queue_check_prunes_a_queue_over_its_limit_and_counts_the_loss() {
+        let start = Instant::now();
+        let mut config = Config::new(Profile::Lan, "a", "127.0.0.1:7946".parse().unwrap());
+        config.max_queue_depth = 2;
+        let mut serf = Serf::new(config, start, 1).expect("config");
+        for k in 0..5 {
+            serf.user_event(start, &format!("e{k}"), b"", false)
+                .expect("event");
+        }
+        assert_eq!(serf.queue_depths().event, 5);
+        serf.handle_timeout(start + QUEUE_CHECK_INTERVAL);
+        assert_eq!(serf.queue_depths().event, 2);
+        assert_eq!(serf.counters().broadcasts_pruned, 3);
     }
 }

@@ -170,7 +170,9 @@ pub fn read_keyring_file(path: &Path) -> Result<Vec<Vec<u8>>, KeyringFileError> 
         .collect()
 }
 
-/// Persists the keyring as Go does: a JSON array of base64 keys, primary first, mode 0600.
+/// Persists the keyring as Go does: a JSON array of base64 keys, primary first, mode 0600. The
+/// mode is also set on a file that already exists (Go keeps its old mode): rewriting the keys
+/// must not leave them readable by others.
 pub fn write_keyring_file(path: &Path, ring: &Keyring) -> std::io::Result<()> {
     let keys: Vec<String> = ring
         .keys()
@@ -181,6 +183,8 @@ pub fn write_keyring_file(path: &Path, ring: &Keyring) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(path)?;
+    #[cfg(unix)]
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     file.write_all(format!("[{}]", keys.join(",")).as_bytes())?;
     file.sync_all()
 }
@@ -251,5 +255,25 @@ pub fn read_conflict_answer(payload: &[u8]) -> Option<(Vec<u8>, u16)> {
     match Message::decode(payload).ok()? {
         Message::ConflictResponse(m) => Some(m.map(|m| (m.addr.0, m.port)).unwrap_or_default()),
         _ => None,
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_rewritten_keyring_file_is_private_even_if_it_was_not() {
+        let path = std::env::temp_dir().join(format!("serf-keyring-{}.json", std::process::id()));
+        std::fs::write(&path, "[]").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let ring = Keyring::new(&[7u8; 16], &[[8u8; 32]]).unwrap();
+        write_keyring_file(&path, &ring).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        let keys = read_keyring_file(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(mode, 0o600);
+        assert_eq!(keys, vec![vec![7u8; 16], vec![8u8; 32]]);
     }
 }

@@ -49,6 +49,23 @@ pub enum ErrorKind {
     Malformed(&'static str),
 }
 
+impl ErrorKind {
+    /// Whether the input was refused for its label or its encryption (memberlist's label check
+    /// and `GossipVerifyIncoming`: wrong or missing label, not encrypted, no installed key opens
+    /// it) rather than for being damaged.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            ErrorKind::LabelMismatch { .. }
+                | ErrorKind::EmptyLabel
+                | ErrorKind::EncryptionVersion(_)
+                | ErrorKind::NoKeyDecrypts
+                | ErrorKind::NotEncrypted
+                | ErrorKind::BadPadding
+        )
+    }
+}
+
 /// A decode failure: the kind, the byte offset in the buffer being decoded, and the Go field (if
 /// any) that was being read.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

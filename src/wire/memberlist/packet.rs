@@ -57,6 +57,10 @@ pub fn decode<'a>(opts: &WireOptions, packet: &'a [u8]) -> DecodeResult<Cow<'a, 
         Some(keyring) => match keyring.decrypt(body, &opts.label) {
             Ok(plain) => Cow::Owned(plain),
             Err(_) if !opts.verify_incoming => Cow::Borrowed(body),
+            // Too short for a version, nonce and tag: not an encrypted packet at all.
+            Err(e) if e.is_incomplete() => {
+                return Err(DecodeError::new(ErrorKind::NotEncrypted, base))
+            }
             Err(e) => return Err(e.at_base(base)),
         },
         None => Cow::Borrowed(body),
@@ -79,13 +83,18 @@ pub struct Flattened<'a> {
 }
 
 /// Opens compound and compressed messages (recursively, as Go does) down to single messages.
+///
+/// Everything decompressed from one packet, at any depth, counts against a single
+/// [`compress::MAX_PACKET_DECOMPRESSED`] budget: nesting compounds of compressed parts must not
+/// multiply a 64 KiB datagram into gigabytes.
 pub fn flatten(payload: &[u8]) -> Flattened<'_> {
     let mut out = Flattened::default();
-    flatten_into(Cow::Borrowed(payload), 0, &mut out);
+    let mut budget = compress::MAX_PACKET_DECOMPRESSED;
+    flatten_into(Cow::Borrowed(payload), 0, &mut budget, &mut out);
     out
 }
 
-fn flatten_into<'a>(buf: Cow<'a, [u8]>, depth: usize, out: &mut Flattened<'a>) {
+fn flatten_into<'a>(buf: Cow<'a, [u8]>, depth: usize, budget: &mut usize, out: &mut Flattened<'a>) {
     let nested_too_deep = || DecodeError::new(ErrorKind::TooDeep { limit: MAX_NESTING }, 0);
     match buf.first().map(|b| MessageType::try_from(*b)) {
         Some(Ok(MessageType::Compound)) if depth >= MAX_NESTING => {
@@ -95,15 +104,18 @@ fn flatten_into<'a>(buf: Cow<'a, [u8]>, depth: usize, out: &mut Flattened<'a>) {
             out.errors.push(nested_too_deep())
         }
         Some(Ok(MessageType::Compound)) => match buf {
-            Cow::Borrowed(b) => open_compound(b, depth, out, Cow::Borrowed),
-            Cow::Owned(b) => open_compound(&b, depth, out, |part| Cow::Owned(part.to_vec())),
-        },
-        Some(Ok(MessageType::Compress)) => {
-            match compress::unwrap(&buf, compress::MAX_PACKET_DECOMPRESSED) {
-                Ok(inner) => flatten_into(Cow::Owned(inner), depth + 1, out),
-                Err(e) => out.errors.push(e),
+            Cow::Borrowed(b) => open_compound(b, depth, budget, out, Cow::Borrowed),
+            Cow::Owned(b) => {
+                open_compound(&b, depth, budget, out, |part| Cow::Owned(part.to_vec()))
             }
-        }
+        },
+        Some(Ok(MessageType::Compress)) => match compress::unwrap(&buf, *budget) {
+            Ok(inner) => {
+                *budget -= inner.len();
+                flatten_into(Cow::Owned(inner), depth + 1, budget, out)
+            }
+            Err(e) => out.errors.push(e),
+        },
         Some(_) => out.messages.push(buf),
         None => out.errors.push(DecodeError::new(ErrorKind::Empty, 0)),
     }
@@ -112,6 +124,7 @@ fn flatten_into<'a>(buf: Cow<'a, [u8]>, depth: usize, out: &mut Flattened<'a>) {
 fn open_compound<'a, 'b>(
     buf: &'b [u8],
     depth: usize,
+    budget: &mut usize,
     out: &mut Flattened<'a>,
     to_cow: impl Fn(&'b [u8]) -> Cow<'a, [u8]>,
 ) {
@@ -119,9 +132,68 @@ fn open_compound<'a, 'b>(
         Ok(parts) => {
             out.truncated_parts += parts.truncated;
             for part in parts.parts {
-                flatten_into(to_cow(part), depth + 1, out);
+                flatten_into(to_cow(part), depth + 1, budget, out);
             }
         }
         Err(e) => out.errors.push(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::msgpack::Dialect;
+
+    /// A compress message whose output is `len` bytes: a user message (type 8) of zeros.
+    fn bomb(len: usize) -> Vec<u8> {
+        let mut msg = vec![0u8; len];
+        msg[0] = MessageType::User as u8;
+        compress::wrap(&msg, Dialect::GOSSIP)
+    }
+
+    fn total(flat: &Flattened<'_>) -> usize {
+        flat.messages.iter().map(|m| m.len()).sum()
+    }
+
+    #[test]
+    fn a_single_bomb_stops_at_the_cap() {
+        let b = bomb(4 << 20);
+        assert!(b.len() < 8 << 10, "the bomb is small: {}", b.len());
+        let flat = flatten(&b);
+        assert!(flat.messages.is_empty());
+        assert_eq!(flat.errors.len(), 1);
+        // Exactly the cap is still fine.
+        let exact = bomb(compress::MAX_PACKET_DECOMPRESSED);
+        let flat = flatten(&exact);
+        assert_eq!(total(&flat), compress::MAX_PACKET_DECOMPRESSED);
+    }
+
+    #[test]
+    fn nested_bombs_share_one_budget_per_packet() {
+        // A compound of compressed compounds of compressed 256 KiB messages: without a shared
+        // budget this 48 KiB datagram would expand to 2 x 50 x 256 KiB = 25 MiB.
+        let leaf = bomb(256 << 10);
+        let inner = compound::encode(&vec![&leaf[..]; 50]);
+        let middle = compress::wrap(&inner, Dialect::GOSSIP);
+        let parts = 2;
+        let packet = compound::encode(&vec![&middle[..]; parts]);
+        assert!(
+            packet.len() < MAX_PACKET_SIZE,
+            "fits a datagram: {}",
+            packet.len()
+        );
+        let flat = flatten(&packet);
+        assert!(
+            total(&flat) + inner.len() <= compress::MAX_PACKET_DECOMPRESSED,
+            "decompressed {} bytes of messages",
+            total(&flat)
+        );
+        assert!(flat.errors.len() >= parts - 1, "the rest is refused");
+        // Nothing is lost below the budget: a legitimate compressed compound opens fully.
+        let small = bomb(1000);
+        let ok = compress::wrap(&compound::encode(&[&small[..]; 10]), Dialect::GOSSIP);
+        let flat = flatten(&ok);
+        assert_eq!(flat.messages.len(), 10);
+        assert!(flat.errors.is_empty());
     }
 }
