@@ -22,7 +22,7 @@ C_WARN := -Wall -Wextra -Werror -g -Iinclude
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 .PHONY: all build dist demo decode-captures test lint check-header bench clean c-examples c-test \
-	valgrind check-exports install readme-c reference python-test go-test readme-go
+	valgrind check-exports install readme-c reference python-test go-test readme-go fuzz-smoke
 
 all: build c-examples
 
@@ -49,7 +49,7 @@ decode-captures:
 test: lint check-header
 	mkdir -p target
 	$(CARGO) test --release --all-targets 2>&1 | tee target/test-output.log
-	$(MAKE) --no-print-directory c-test check-exports valgrind readme-c python-test go-test readme-go 2>&1 | tee -a target/test-output.log
+	$(MAKE) --no-print-directory c-test check-exports valgrind readme-c python-test go-test readme-go fuzz-smoke 2>&1 | tee -a target/test-output.log
 	@awk '/^test result:/ { p += $$4; f += $$6 } /^[0-9]+ passed, [0-9]+ failed$$/ { p += $$1; f += $$3 } END { printf "total: %d passed, %d failed\n", p, f }' target/test-output.log
 
 lint:
@@ -218,3 +218,12 @@ readme-go: build
 	cd target/readme-go && $(GO_BINDING_ENV) $(GO_BINDING) build -tags libserf_inrepo -o quickstart .
 	timeout 60 target/readme-go/quickstart
 	@echo "1 passed, 0 failed"
+
+# --- Fuzzing -------------------------------------------------------------------------------------
+
+# Every cargo-fuzz target in fuzz/ (stable toolchain, --sanitizer none) for FUZZ_TIME seconds,
+# seeded from the golden vectors read in place; a crash, hang or OOM fails the target. Prints
+# "N passed, N failed" for make test's total.
+FUZZ_TIME ?= 20
+fuzz-smoke:
+	CARGO="$(CARGO)" bash fuzz/run.sh $(SHARED)/vectors $(FUZZ_TIME)

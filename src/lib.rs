@@ -6,6 +6,8 @@
 pub mod agent;
 pub mod api;
 pub mod ffi;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod memberlist;
 pub mod runtime;
 pub mod serf;

@@ -324,7 +324,12 @@ pub fn read_layer(path: &Path) -> Result<Layer, ConfigError> {
         path: path.to_path_buf(),
         source,
     })?;
-    serde_json::from_slice(&text).map_err(|e| ConfigError::Decode {
+    decode_layer(path, &text)
+}
+
+/// Decodes the contents of the config file at `path` (named in errors).
+pub(crate) fn decode_layer(path: &Path, text: &[u8]) -> Result<Layer, ConfigError> {
+    serde_json::from_slice(text).map_err(|e| ConfigError::Decode {
         path: path.to_path_buf(),
         message: e.to_string(),
     })
