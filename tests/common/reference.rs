@@ -83,10 +83,31 @@ impl Agent {
     /// Starts `<bin> agent` (the reference or ours) with its gossip on `gossip`.
     pub fn start_binary(bin: &Path, name: &str, gossip: SocketAddr, extra: &[&str]) -> Agent {
         let rpc = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        Agent::start_wrapped(&[], bin, name, gossip, rpc, extra)
+    }
+
+    /// Starts `<wrapper…> <bin> agent` (e.g. `ip netns exec <ns>`, which execs the agent, so
+    /// the pid is still the agent's) with the given gossip and RPC addresses.
+    pub fn start_wrapped(
+        wrapper: &[&str],
+        bin: &Path,
+        name: &str,
+        gossip: SocketAddr,
+        rpc: SocketAddr,
+        extra: &[&str],
+    ) -> Agent {
         let log_path =
             std::env::temp_dir().join(format!("libserf-agent-{name}-{}.log", gossip.port()));
         let log = std::fs::File::create(&log_path).expect("log file");
-        let child = Command::new(bin)
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        let child = command
             .arg("agent")
             .arg(format!("-node={name}"))
             .arg(format!("-bind={gossip}"))
@@ -97,7 +118,7 @@ impl Agent {
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
-            .expect("start the reference agent");
+            .expect("start the agent");
         let agent = Agent {
             name: name.to_string(),
             gossip,
