@@ -234,7 +234,7 @@ mod tests {
         ));
         let v: serde_json::Value = serde_json::from_str(&j).unwrap();
         let o = v.as_object().unwrap();
-        assert_eq!(o.len(), 55);
+        assert_eq!(o.len(), 57);
         assert!(o.values().all(|v| v.is_number() || v.is_boolean()));
         assert_eq!(o["member_joins"], 4);
         assert_eq!(o["msg_alive"], 7);
