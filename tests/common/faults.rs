@@ -150,7 +150,11 @@ impl Namespaces {
         let mut made = Namespaces(Vec::new());
         for i in 0..AGENTS {
             let ns = format!("lsf{}-{prefix}{i}", std::process::id());
-            let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+            // A namespace left by a killed earlier run of this process id, if any.
+            let _ = Command::new("ip")
+                .args(["netns", "del", &ns])
+                .stderr(Stdio::null())
+                .status();
             run("ip", &["netns", "add", &ns], None);
             made.0.push(ns.clone());
             let (hub_end, agent_end) = (format!("{prefix}{i}h"), format!("{prefix}{i}a"));
