@@ -117,12 +117,13 @@ fn markdown(ours: &Row, theirs: &Row, took: Duration) -> String {
     );
     let _ = writeln!(
         out,
-        "Every scenario runs on both implementations concurrently ({} namespaces, {} agents); \
-         drops hit gossip traffic only (port 7946, UDP and TCP), at random, by nftables \
-         `numgen random`. Counts are `member-failed` events recorded by the agents' own event \
-         handlers, summed over observers. Wall time {:.0} s.\n",
+        "Every scenario runs on both implementations at once ({} hub namespaces, {} agents, each \
+         agent in a namespace of its own on the hub's bridge); drops hit every IPv4 frame between \
+         agents, at random, by nftables `numgen random` on the bridge. Counts are `member-failed` \
+         events recorded by the agents' own event handlers, summed over observers. Wall time \
+         {:.0} s.\n",
         10,
-        20 * AGENTS,
+        10 * AGENTS,
         took.as_secs_f64()
     );
     let _ = writeln!(out, "| scenario | measure | libserf | reference |");
