@@ -299,6 +299,25 @@ fn start_pair(a: &str, b: &str) -> (Agent, Agent) {
 }
 
 /// Reads until EOF or error; true if the peer closed within `limit`.
+/// Sends `header`, then up to 48 MiB of `fill` on one connection to `to`: the bytes written
+/// and whether the agent cut the connection off (a write failed, or it closed soon after).
+fn write_until_cut(to: SocketAddr, header: &[u8], fill: u8) -> (usize, bool) {
+    let mut stream = TcpStream::connect(to).unwrap();
+    stream
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream.write_all(header).unwrap();
+    let chunk = vec![fill; 1 << 20];
+    let mut written = header.len();
+    for _ in 0..48 {
+        if stream.write_all(&chunk).is_err() {
+            return (written, true);
+        }
+        written += chunk.len();
+    }
+    (written, closed_within(&mut stream, Duration::from_secs(2)))
+}
+
 fn closed_within(s: &mut TcpStream, limit: Duration) -> bool {
     let end = Instant::now() + limit;
     let mut buf = [0u8; 4096];
@@ -577,24 +596,9 @@ fn slow_excess_and_oversized_gossip_streams_are_closed() {
 
     // A stream larger than 20 MiB (an encrypted frame declaring 20 MiB, then more) is cut off
     // once the agent has buffered its limit.
-    let mut big = TcpStream::connect(gossip).unwrap();
-    big.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut frame = vec![0x0a];
     frame.extend_from_slice(&(20u32 << 20).to_be_bytes());
-    big.write_all(&frame).unwrap();
-    let chunk = vec![0x55u8; 1 << 20];
-    let mut written = frame.len();
-    let mut cut = false;
-    for _ in 0..48 {
-        match big.write_all(&chunk) {
-            Ok(()) => written += chunk.len(),
-            Err(_) => {
-                cut = true;
-                break;
-            }
-        }
-    }
-    let cut = cut || closed_within(&mut big, Duration::from_secs(2));
+    let (written, cut) = write_until_cut(gossip, &frame, 0x55);
     eprintln!("hostile: oversized stream cut off after {written} bytes written");
     assert!(cut, "a 48 MiB stream was not cut off");
     assert!(
@@ -644,31 +648,15 @@ fn rpc_connections_and_objects_are_bounded() {
 
     // An object larger than the limit (a request header whose first key is a str32 declaring
     // 17 MiB) is refused: the connection is closed once 16 MiB are buffered.
-    let mut big = TcpStream::connect(rpc).unwrap();
-    big.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut frame = vec![0x81, 0xdb];
     frame.extend_from_slice(&((RPC_MAX_OBJECT as u32) + (1 << 20)).to_be_bytes());
-    big.write_all(&frame).unwrap();
-    let chunk = vec![0x11u8; 1 << 20];
-    let mut written = frame.len();
-    let mut cut = false;
-    for _ in 0..48 {
-        match big.write_all(&chunk) {
-            Ok(()) => written += chunk.len(),
-            Err(_) => {
-                cut = true;
-                break;
-            }
-        }
-    }
-    let cut = cut || closed_within(&mut big, Duration::from_secs(2));
+    let (written, cut) = write_until_cut(rpc, &frame, 0x11);
     eprintln!("hostile: oversized RPC object cut off after {written} bytes written");
     assert!(cut, "a 48 MiB RPC object was not refused");
     assert!(
         (RPC_MAX_OBJECT - (1 << 20)..30 << 20).contains(&written),
         "the agent read {written} bytes of one object, its limit is {RPC_MAX_OBJECT}"
     );
-    drop(big);
 
     // Connections beyond the cap are closed at once; the ones below it stay open.
     std::thread::sleep(Duration::from_millis(300));

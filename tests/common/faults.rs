@@ -16,11 +16,12 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::reference::Agent;
+use crate::reference::{wait_until_every, Agent};
 
 pub const GOSSIP_PORT: u16 = 7946;
 /// Cluster size of every scenario.
@@ -244,11 +245,8 @@ impl Cluster {
         std::fs::create_dir_all(&dir).expect("scenario directory");
         let handler = dir.join("handler.sh");
         std::fs::write(&handler, HANDLER).expect("handler script");
-        run(
-            "chmod",
-            &["755", handler.to_str().expect("utf-8 path")],
-            None,
-        );
+        std::fs::set_permissions(&handler, std::fs::Permissions::from_mode(0o755))
+            .expect("make the handler executable");
         let mut cluster = Cluster {
             bin: bin.to_path_buf(),
             prefix: prefix.to_string(),
@@ -334,18 +332,11 @@ impl Cluster {
         self.wait_for(limit, |c| c.all_agree(|_| "alive"))
     }
 
-    /// Polls `cond` every half second for at most `limit`; the time it took to hold.
+    /// Polls `cond` every half second (each poll runs the CLI against every agent) for at most
+    /// `limit`; the time it took to hold.
     pub fn wait_for(&self, limit: Duration, cond: impl Fn(&Cluster) -> bool) -> Option<Duration> {
         let start = Instant::now();
-        loop {
-            if cond(self) {
-                return Some(start.elapsed());
-            }
-            if start.elapsed() >= limit {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
+        wait_until_every(limit, Duration::from_millis(500), || cond(self)).then(|| start.elapsed())
     }
 
     /// What agent `i`'s handler recorded.

@@ -261,7 +261,12 @@ impl Drop for Agent {
 }
 
 /// Polls `cond` every 100 ms until it holds or `limit` passes.
-pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+pub fn wait_until(limit: Duration, cond: impl FnMut() -> bool) -> bool {
+    wait_until_every(limit, Duration::from_millis(100), cond)
+}
+
+/// Polls `cond` every `every` until it holds or `limit` passes.
+pub fn wait_until_every(limit: Duration, every: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + limit;
     loop {
         if cond() {
@@ -270,6 +275,6 @@ pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
         if Instant::now() >= end {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(every);
     }
 }
