@@ -17,7 +17,7 @@ use super::handlers::{DispatchContext, HandlerRunner, HandlerSpec, Responder, Ru
 use super::log::{Console, Gate, Level, Logger, Sink, Syslog};
 use super::mdns::{self, Discovery};
 use super::server::RpcServer;
-use super::service::{addresses_of, read_tags_file, Agent, EventHandler};
+use super::service::{addresses_of, read_tags_file, Agent, DropSite, EventHandler};
 use crate::serf::Event;
 use crate::telemetry::{install, TelemetryConfig};
 
@@ -577,7 +577,7 @@ impl EventHandler for ScriptHandler {
             }
             _ => None,
         };
-        self.runner.dispatch(
+        let dropped = self.runner.dispatch(
             event,
             DispatchContext {
                 local_name: local.name,
@@ -585,5 +585,6 @@ impl EventHandler for ScriptHandler {
                 responder,
             },
         );
+        agent.count_drops(DropSite::Handler, dropped);
     }
 }

@@ -17,7 +17,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use super::filter::EventFilter;
 use super::frame::{self, FrameError, ObjectReader};
 use super::log::Level;
-use super::service::{Agent, AgentError, EventHandler};
+use super::service::{Agent, AgentError, DropSite, EventHandler};
 use crate::serf::{Event, KeyAggregate, KeyOp, Member, QueryParams, QueryUpdate, SerfError};
 use crate::wire::msgpack::{Bytes, Field, GoString};
 use crate::wire::rpc::{self, Command, RequestBody, RequestHeader, IPC_VERSION};
@@ -239,6 +239,7 @@ impl EventHandler for StreamSink {
             return;
         }
         if let Err(TrySendError::Full(_)) = self.tx.try_send(event.clone()) {
+            agent.count_drops(DropSite::Stream, 1);
             agent
                 .logger()
                 .warn(format!("agent.ipc: Dropping event to {}", self.peer));

@@ -61,6 +61,18 @@ pub struct Agent {
     stopping: AtomicBool,
     /// `"<event>:<name>" → script` for `serf info`, kept by whoever runs the scripts.
     handler_info: RwLock<BTreeMap<String, String>>,
+    /// Events that reached the agent but not one of its consumers, per consumer kind.
+    handler_drops: AtomicU64,
+    stream_drops: AtomicU64,
+}
+
+/// Where an event the agent received can be dropped because its consumer is not keeping up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropSite {
+    /// A script invocation, when its lane of the script runner is full.
+    Handler,
+    /// An RPC `stream` client, when it lags more than its buffer behind.
+    Stream,
 }
 
 impl Agent {
@@ -83,6 +95,8 @@ impl Agent {
             dispatcher: Mutex::new(None),
             stopping: AtomicBool::new(false),
             handler_info: RwLock::new(BTreeMap::new()),
+            handler_drops: AtomicU64::new(0),
+            stream_drops: AtomicU64::new(0),
         });
         let weak = Arc::downgrade(&agent);
         let events = agent.serf.event_receiver();
@@ -114,6 +128,15 @@ impl Agent {
             .unwrap_or_else(|e| e.into_inner())
             .push((id, handler));
         id
+    }
+
+    /// Counts `n` events dropped at `site` (shown by `serf info`).
+    pub fn count_drops(&self, site: DropSite, n: u64) {
+        let counter = match site {
+            DropSite::Handler => &self.handler_drops,
+            DropSite::Stream => &self.stream_drops,
+        };
+        counter.fetch_add(n, Ordering::Relaxed);
     }
 
     pub fn deregister(&self, id: u64) {
@@ -276,7 +299,7 @@ impl Agent {
         // The counters behind the `serf.*` and `memberlist.*` metrics, kept by the library
         // whether or not telemetry is collected (added keys; HashiCorp's above are unchanged).
         let (c, m) = (&s.serf, &s.memberlist);
-        let counters: [(&str, u64); 33] = [
+        let counters: [(&str, u64); 38] = [
             ("member_joins", c.member_joins),
             ("member_flaps", c.member_flaps),
             ("member_updates", c.member_updates),
@@ -314,6 +337,14 @@ impl Agent {
             ("tcp_stream_failures", s.runtime.stream_failures),
             // Broadcasts dropped by the queue-depth check (Go's `MaxQueueDepth`).
             ("broadcasts_pruned", c.broadcasts_pruned),
+            // User events lost on the way to the scripts and streams, by where: too late for
+            // the 512-entry ring (so never delivered), the library's event queue full, a
+            // handler lane full, an RPC stream lagging.
+            ("events_too_old", c.events_too_old),
+            ("queries_too_old", c.queries_too_old),
+            ("dropped_events", s.dropped_events),
+            ("handler_drops", self.handler_drops.load(Ordering::Relaxed)),
+            ("stream_drops", self.stream_drops.load(Ordering::Relaxed)),
         ];
         serf.extend(counters.map(|(k, v)| (k.to_string(), v.to_string())));
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());

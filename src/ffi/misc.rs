@@ -53,7 +53,8 @@ pub extern "C" fn serf_string_free(s: *mut c_char) {
 ///   `member_leaves`, `user_events`, `queries`, `query_acks`, `query_responses`,
 ///   `query_duplicate_acks`, `query_duplicate_responses`, `msgs_sent`, `msg_bytes_sent`,
 ///   `msgs_received`, `msg_bytes_received`, `coordinate_rejections`, `coordinate_zero_rtts`,
-///   `broadcasts_pruned` (dropped by the queue-depth limit);
+///   `broadcasts_pruned` (dropped by the queue-depth limit), `events_too_old` and
+///   `queries_too_old` (arrived too late for the 512-entry rings, dropped unseen);
 /// - memberlist (`memberlist.*`): `packets_received`, `bytes_received`, `packets_sent`,
 ///   `bytes_sent`, `stream_bytes_sent`, `streams_accepted`, `push_pulls`,
 ///   `push_pulls_initiated`, `merges_refused`, `malformed`, `rejected` (of those, refused for
@@ -81,7 +82,7 @@ pub extern "C" fn serf_stats_json(serf: *const serf_t, out: *mut *mut c_char) ->
 /// first, as documented).
 fn stats_json(s: &crate::api::Stats) -> String {
     let (c, m, r) = (&s.serf, &s.memberlist, &s.runtime);
-    let fields: [(&str, &dyn std::fmt::Display); 57] = [
+    let fields: [(&str, &dyn std::fmt::Display); 59] = [
         ("members", &s.members),
         ("failed", &s.failed),
         ("left", &s.left),
@@ -114,6 +115,8 @@ fn stats_json(s: &crate::api::Stats) -> String {
         ("coordinate_rejections", &c.coordinate_rejections),
         ("coordinate_zero_rtts", &c.coordinate_zero_rtts),
         ("broadcasts_pruned", &c.broadcasts_pruned),
+        ("events_too_old", &c.events_too_old),
+        ("queries_too_old", &c.queries_too_old),
         ("packets_received", &m.packets_received),
         ("bytes_received", &m.bytes_received),
         ("packets_sent", &m.packets_sent),
@@ -234,7 +237,7 @@ mod tests {
         ));
         let v: serde_json::Value = serde_json::from_str(&j).unwrap();
         let o = v.as_object().unwrap();
-        assert_eq!(o.len(), 57);
+        assert_eq!(o.len(), 59);
         assert!(o.values().all(|v| v.is_number() || v.is_boolean()));
         assert_eq!(o["member_joins"], 4);
         assert_eq!(o["msg_alive"], 7);

@@ -11,7 +11,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use thiserror::Error;
 
-use super::buffers::{EventBuffer, QueryBuffer};
+use super::buffers::{Admission, EventBuffer, QueryBuffer};
 use super::coalesce::{MemberCoalescer, UserCoalescer};
 use super::config::{Config, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, USER_EVENT_SIZE_CEILING};
 use super::event::{Completion, Event, MemberEventType, QueryEvent, UserEvent};
@@ -98,6 +98,11 @@ pub struct Counters {
     pub broadcasts_pruned: u64,
     /// Pings answered with a zero round-trip time (`serf.coordinate.zero-rtt`).
     pub coordinate_zero_rtts: u64,
+    /// Gossiped user events and queries that arrived older than the 512-entry rings remember,
+    /// so were dropped unseen (Go logs "received old event" and counts nothing): late gossip
+    /// lost at a high event rate.
+    pub events_too_old: u64,
+    pub queries_too_old: u64,
 }
 
 /// Broadcasts waiting to be gossiped, per queue (HashiCorp's `intent_queue`, `event_queue` and
@@ -588,7 +593,7 @@ impl Serf {
             )));
         }
         self.state.event_clock.increment();
-        self.state.handle_user_event(now, &msg);
+        self.state.handle_user_event(now, &msg, true);
         self.state.event_broadcasts.queue(Broadcast {
             key: None,
             message: encoded,
@@ -1228,17 +1233,29 @@ impl State {
     }
 
     /// A user event (Go `handleUserEvent`); true when it is new and worth rebroadcasting.
-    fn handle_user_event(&mut self, now: Instant, msg: &wire::UserEventMessage) -> bool {
+    /// `gossiped`: it came alone, not in a push/pull's copy of the ring, whose oldest entries
+    /// are too old here as a matter of course; only then is a too-old one counted as lost.
+    fn handle_user_event(
+        &mut self,
+        now: Instant,
+        msg: &wire::UserEventMessage,
+        gossiped: bool,
+    ) -> bool {
         self.event_clock.witness(msg.ltime);
         if msg.ltime < self.event_min_time {
             return false;
         }
         let payload = msg.payload.as_deref().unwrap_or_default();
-        if !self
+        match self
             .events_seen
             .accept(self.event_clock.time(), msg.ltime, &msg.name, payload)
         {
-            return false;
+            Admission::New => {}
+            Admission::Duplicate => return false,
+            Admission::TooOld => {
+                self.counters.events_too_old += u64::from(gossiped);
+                return false;
+            }
         }
         self.record(|c| c.user_event(msg.ltime));
         self.counters.user_events += 1;
@@ -1328,12 +1345,19 @@ impl State {
     /// A query (Go `handleQuery`); true when it is worth rebroadcasting.
     fn handle_query(&mut self, now: Instant, q: &wire::Query) -> bool {
         self.query_clock.witness(q.ltime);
-        if q.ltime < self.query_min_time
-            || !self
-                .queries_seen
-                .accept(self.query_clock.time(), q.ltime, q.id)
-        {
+        if q.ltime < self.query_min_time {
             return false;
+        }
+        match self
+            .queries_seen
+            .accept(self.query_clock.time(), q.ltime, q.id)
+        {
+            Admission::New => {}
+            Admission::Duplicate => return false,
+            Admission::TooOld => {
+                self.counters.queries_too_old += 1;
+                return false;
+            }
         }
         self.record(|c| c.query(q.ltime));
         self.counters.queries += 1;
@@ -1736,7 +1760,7 @@ impl Delegate for State {
                 .handle_leave_intent(now, l)
                 .then_some(&mut self.intents),
             Message::UserEvent(e) => self
-                .handle_user_event(now, e)
+                .handle_user_event(now, e, true)
                 .then_some(&mut self.event_broadcasts),
             Message::Query(q) => self
                 .handle_query(now, q)
@@ -1841,7 +1865,7 @@ impl Delegate for State {
                     payload: e.payload.clone(),
                     cc: false,
                 };
-                self.handle_user_event(now, &msg);
+                self.handle_user_event(now, &msg, false);
             }
         }
     }
