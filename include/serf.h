@@ -56,6 +56,10 @@
 
 #define SERF_TUNE_LEAVE_PROPAGATE_DELAY_MS 17
 
+// libserf's: more peers a gossip round reaches while a backlog fills its packets (default 9;
+// 0 gossips exactly as Go does).
+#define SERF_TUNE_GOSSIP_BACKLOG_NODES 18
+
 // The default gossip port, 7946.
 #define SERF_DEFAULT_PORT 7946
 
@@ -569,7 +573,8 @@ void serf_string_free(char *s);
 //   `member_leaves`, `user_events`, `queries`, `query_acks`, `query_responses`,
 //   `query_duplicate_acks`, `query_duplicate_responses`, `msgs_sent`, `msg_bytes_sent`,
 //   `msgs_received`, `msg_bytes_received`, `coordinate_rejections`, `coordinate_zero_rtts`,
-//   `broadcasts_pruned` (dropped by the queue-depth limit);
+//   `broadcasts_pruned` (dropped by the queue-depth limit), `events_too_old` and
+//   `queries_too_old` (arrived too late for the 512-entry rings, dropped unseen);
 // - memberlist (`memberlist.*`): `packets_received`, `bytes_received`, `packets_sent`,
 //   `bytes_sent`, `stream_bytes_sent`, `streams_accepted`, `push_pulls`,
 //   `push_pulls_initiated`, `merges_refused`, `malformed`, `rejected` (of those, refused for

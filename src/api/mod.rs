@@ -133,6 +133,8 @@ pub struct Tuning {
     pub probe_timeout: Option<Duration>,
     pub gossip_interval: Option<Duration>,
     pub gossip_nodes: Option<usize>,
+    /// libserf's: more peers a round may reach while a backlog fills its packets (0: as Go).
+    pub gossip_backlog_nodes: Option<usize>,
     pub gossip_to_the_dead_time: Option<Duration>,
     pub indirect_checks: Option<usize>,
     pub retransmit_mult: Option<usize>,
@@ -165,6 +167,7 @@ impl Tuning {
         set!(m.probe_timeout, self.probe_timeout);
         set!(m.gossip_interval, self.gossip_interval);
         set!(m.gossip_nodes, self.gossip_nodes);
+        set!(m.gossip_backlog_nodes, self.gossip_backlog_nodes);
         set!(m.gossip_to_the_dead_time, self.gossip_to_the_dead_time);
         set!(m.indirect_checks, self.indirect_checks);
         set!(m.retransmit_mult, self.retransmit_mult);

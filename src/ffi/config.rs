@@ -42,6 +42,9 @@ pub const SERF_TUNE_RECONNECT_TIMEOUT_MS: u32 = 14;
 pub const SERF_TUNE_TOMBSTONE_TIMEOUT_MS: u32 = 15;
 pub const SERF_TUNE_BROADCAST_TIMEOUT_MS: u32 = 16;
 pub const SERF_TUNE_LEAVE_PROPAGATE_DELAY_MS: u32 = 17;
+/// libserf's: more peers a gossip round reaches while a backlog fills its packets (default 9;
+/// 0 gossips exactly as Go does).
+pub const SERF_TUNE_GOSSIP_BACKLOG_NODES: u32 = 18;
 
 /// Largest value for count knobs and event queue capacity.
 const MAX_COUNT: u64 = 1 << 20;
@@ -240,6 +243,13 @@ pub extern "C" fn serf_config_set_tuning(
             SERF_TUNE_TOMBSTONE_TIMEOUT_MS => t.tombstone_timeout = Some(ms()?),
             SERF_TUNE_BROADCAST_TIMEOUT_MS => t.broadcast_timeout = Some(ms()?),
             SERF_TUNE_LEAVE_PROPAGATE_DELAY_MS => t.leave_propagate_delay = Some(ms()?),
+            SERF_TUNE_GOSSIP_BACKLOG_NODES => {
+                // Zero is meaningful here (Go's behaviour), so it is not a `count`.
+                if value >= MAX_COUNT {
+                    return Err(Fail::invalid(format!("{value} peers is too many")));
+                }
+                t.gossip_backlog_nodes = Some(value as usize)
+            }
             other => return Err(Fail::invalid(format!("unknown tuning knob {other}"))),
         }
         Ok(())

@@ -49,6 +49,9 @@ pub struct Config {
     pub retransmit_mult: usize,
     pub gossip_interval: Duration,
     pub gossip_nodes: usize,
+    /// More peers a gossip round may reach, one packet each, while its packets come out full:
+    /// a backlog drains in rounds instead of being pruned (libserf's; 0 is Go's behaviour).
+    pub gossip_backlog_nodes: usize,
     pub gossip_to_the_dead_time: Duration,
     /// Zero disables periodic push/pull.
     pub push_pull_interval: Duration,
@@ -80,6 +83,7 @@ impl Config {
             retransmit_mult: 4,
             gossip_interval: Duration::from_millis(200),
             gossip_nodes: 3,
+            gossip_backlog_nodes: 9,
             gossip_to_the_dead_time: Duration::from_secs(30),
             push_pull_interval: Duration::from_secs(30),
             tcp_timeout: Duration::from_secs(10),

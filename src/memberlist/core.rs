@@ -489,9 +489,12 @@ impl Memberlist {
             }
         }
         if now >= self.next_gossip {
+            // A round that runs late says the loop is short of CPU: no backlog peers then.
+            let on_time =
+                now.saturating_duration_since(self.next_gossip) < self.config.gossip_interval / 2;
             self.next_gossip = next_tick(self.next_gossip, self.config.gossip_interval, now);
             if self.has_gossip(d) {
-                self.gossip(now, d);
+                self.gossip(now, on_time, d);
             }
         }
         if !self.config.push_pull_interval.is_zero() && now >= self.next_push_pull {
@@ -870,11 +873,19 @@ impl Memberlist {
 
     /// One gossip round. Its duration (`memberlist.gossip`) is wall-clock time this core does
     /// not read: the runtime times the call that ran it (see [`Stats::gossip_rounds`]).
-    fn gossip(&mut self, now: Instant, d: &mut impl Delegate) {
+    /// `on_time`: the round may add [`Config::gossip_backlog_nodes`] peers.
+    fn gossip(&mut self, now: Instant, on_time: bool, d: &mut impl Delegate) {
         self.stats.gossip_rounds += 1;
         let me = self.config.name.clone();
         let dead_time = self.config.gossip_to_the_dead_time;
-        let peers = self.random_nodes(self.config.gossip_nodes, |n| {
+        let base = self.config.gossip_nodes;
+        let most = base
+            + if on_time {
+                self.config.gossip_backlog_nodes
+            } else {
+                0
+            };
+        let peers = self.random_nodes(most, |n| {
             n.name == me
                 || match n.state {
                     NodeState::Alive | NodeState::Suspect => false,
@@ -886,17 +897,22 @@ impl Memberlist {
             - compound::HEADER_OVERHEAD
             - label::overhead(&self.config.wire.label)
             - self.encrypt_overhead();
-        for peer in peers {
+        for (i, peer) in peers.iter().enumerate() {
             let Some(addr) = peer.socket_addr() else {
                 continue;
             };
             let mut msgs = self.get_broadcasts(compound::PART_OVERHEAD, avail, d);
+            let used: usize = msgs.iter().map(|m| m.len() + compound::PART_OVERHEAD).sum();
             let payload = match msgs.len() {
                 0 => return,
                 1 => msgs.pop().expect("one message"),
                 _ => compound::encode(&msgs),
             };
             self.raw_send(addr, Some(peer.protocol_max()), payload);
+            // Past the usual peers, go on only while there is more than a packet's worth.
+            if i + 1 >= base && used * 10 < avail * 9 {
+                return;
+            }
         }
     }
 
@@ -1535,6 +1551,69 @@ mod tests {
             compression: false,
             ..WireOptions::default()
         }
+    }
+
+    /// A delegate whose queue holds more than any packet: each call fills what it is given
+    /// with `per_call` 100-byte messages at most.
+    struct Backlog {
+        per_call: usize,
+    }
+
+    impl Delegate for Backlog {
+        fn get_broadcasts(&mut self, overhead: usize, limit: usize) -> Vec<Vec<u8>> {
+            let fit = limit / (100 + overhead);
+            vec![vec![0xc0; 100]; self.per_call.min(fit)]
+        }
+        fn has_broadcasts(&self) -> bool {
+            true
+        }
+    }
+
+    /// Packets one gossip round of a node with 20 peers sends.
+    fn packets_in_a_round(per_call: usize, on_time: bool) -> usize {
+        let now = Instant::now();
+        let config = Config::new(Profile::Lan, "n", "127.0.0.1:7946".parse().unwrap());
+        let vsn = Bytes(config.vsn().to_vec());
+        let mut m = Memberlist::new(config, vec![], now, 7, &mut Quiet);
+        for i in 0..20u16 {
+            let alive = Alive {
+                addr: Bytes(vec![127, 0, 0, 1]),
+                incarnation: 1,
+                node: format!("p{i}").into(),
+                port: 8000 + i,
+                vsn: vsn.clone(),
+                ..Alive::default()
+            };
+            m.alive_node(now, &alive, None, false, &mut Quiet);
+        }
+        m.broadcasts = BroadcastQueue::new(m.config.retransmit_mult);
+        while m.poll_transmit().is_some() {}
+        m.gossip(now, on_time, &mut Backlog { per_call });
+        std::iter::from_fn(|| m.poll_transmit()).count()
+    }
+
+    #[test]
+    fn a_backlog_reaches_more_peers_only_while_packets_fill_and_rounds_run_on_time() {
+        let base = Config::new(Profile::Lan, "n", "127.0.0.1:1".parse().unwrap());
+        let (usual, most) = (
+            base.gossip_nodes,
+            base.gossip_nodes + base.gossip_backlog_nodes,
+        );
+        assert_eq!(
+            packets_in_a_round(3, true),
+            usual,
+            "a packet's worth: Go's round"
+        );
+        assert_eq!(
+            packets_in_a_round(1000, true),
+            most,
+            "a backlog: more peers"
+        );
+        assert_eq!(
+            packets_in_a_round(1000, false),
+            usual,
+            "a late round adds none"
+        );
     }
 
     /// Plaintext, wrongly keyed and wrongly labelled packets (and a plaintext stream) are
