@@ -64,7 +64,7 @@ check-header:
 # Benchmarks, separate from `make test`: each part writes a section to target/bench/, and the
 # sections go into BENCHMARKS.md under the machine, the date and the commands. The cluster part
 # runs our `serf` and the reference agent through the same CLI; nothing runs concurrently.
-BENCH_PARTS := micro density simulator cluster faults
+BENCH_PARTS := micro density simulator cluster faults load
 # Built with the `dist` profile (fat LTO), as `make dist` builds what is shipped.
 bench: build reference
 	rm -rf target/bench && mkdir -p target/bench
@@ -73,10 +73,11 @@ bench: build reference
 	$(CARGO) bench --profile dist --bench simulator
 	$(CARGO) bench --profile dist --bench cluster
 	$(CARGO) bench --profile dist --bench faults
+	$(CARGO) bench --profile dist --bench load
 	{ echo "# Benchmarks"; echo; \
 	  echo "Written by \`make bench\` on $$(date -u '+%Y-%m-%d %H:%M UTC'), commit $$(git rev-parse --short HEAD)."; \
 	  echo "Machine: $$(nproc) cores, $$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $$(free -g | awk '/^Mem:/ { print $$2 }') GiB."; \
-	  echo "Commands: \`cargo bench --profile dist\` with \`--bench codec --bench protocol\`, \`--bench density\`, \`--bench simulator\`, \`--bench cluster\`, \`--bench faults\`."; \
+	  echo "Commands: \`cargo bench --profile dist\` with \`--bench codec --bench protocol\`, \`--bench density\`, \`--bench simulator\`, \`--bench cluster\`, \`--bench faults\`, \`--bench load\`."; \
 	  for part in $(BENCH_PARTS); do echo; cat target/bench/$$part.md; done; } | \
 	  sed 's#(\([a-z_]*\.svg\))#(docs/\1)#g' > BENCHMARKS.md
 	mkdir -p docs && cp target/bench/*.svg docs/

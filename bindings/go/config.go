@@ -70,6 +70,11 @@ type Tuning struct {
 	TombstoneTimeout    time.Duration
 	BroadcastTimeout    time.Duration
 	LeavePropagateDelay time.Duration
+	// GossipBacklogNodes is libserf's: how many more peers a gossip round may reach while a
+	// backlog fills its packets (0 keeps the default, 9; see GoGossipPace).
+	GossipBacklogNodes int
+	// GoGossipPace gossips exactly as Go's memberlist does (GossipBacklogNodes 0 in libserf).
+	GoGossipPace bool
 }
 
 // Config says how to create a node. The zero value is usable: the host name as node name, a
@@ -334,6 +339,11 @@ func (b *configBuilder) tuning(t *Tuning) {
 		knob := k.knob
 		b.set("tuning "+k.name, func() C.enum_serf_status { return C.serf_config_set_tuning(b.cfg, knob, v) })
 	}
+	if t.GoGossipPace {
+		b.set("tuning GoGossipPace", func() C.enum_serf_status {
+			return C.serf_config_set_tuning(b.cfg, C.SERF_TUNE_GOSSIP_BACKLOG_NODES, 0)
+		})
+	}
 	if t.DisablePushPull {
 		b.set("tuning DisablePushPull", func() C.enum_serf_status {
 			return C.serf_config_set_tuning(b.cfg, C.SERF_TUNE_PUSH_PULL_INTERVAL_MS, 0)
@@ -349,6 +359,7 @@ func (b *configBuilder) tuning(t *Tuning) {
 		{C.SERF_TUNE_RETRANSMIT_MULT, "RetransmitMult", t.RetransmitMult},
 		{C.SERF_TUNE_SUSPICION_MULT, "SuspicionMult", t.SuspicionMult},
 		{C.SERF_TUNE_SUSPICION_MAX_TIMEOUT_MULT, "SuspicionMaxTimeoutMult", t.SuspicionMaxTimeoutMult},
+		{C.SERF_TUNE_GOSSIP_BACKLOG_NODES, "GossipBacklogNodes", t.GossipBacklogNodes},
 	}
 	for _, k := range counts {
 		if k.n == 0 {

@@ -181,7 +181,7 @@ static void test_config_setters(void) {
     CHECK_ST(serf_config_set_profile(cfg, 7), SERF_ERR_INVALID);
     {
         unsigned k;
-        for (k = SERF_TUNE_PROBE_INTERVAL_MS; k <= SERF_TUNE_LEAVE_PROPAGATE_DELAY_MS; k++)
+        for (k = SERF_TUNE_PROBE_INTERVAL_MS; k <= SERF_TUNE_GOSSIP_BACKLOG_NODES; k++)
             CHECK_OK(serf_config_set_tuning(cfg, k, 1000));
     }
     CHECK_ST(serf_config_set_tuning(cfg, 0, 1), SERF_ERR_INVALID);
@@ -190,6 +190,8 @@ static void test_config_setters(void) {
     CHECK_ST(serf_config_set_tuning(cfg, SERF_TUNE_PROBE_INTERVAL_MS, 0), SERF_ERR_INVALID);
     CHECK_ST(serf_config_set_tuning(cfg, SERF_TUNE_TCP_TIMEOUT_MS, UINT64_MAX), SERF_ERR_INVALID);
     CHECK_OK(serf_config_set_tuning(cfg, SERF_TUNE_PUSH_PULL_INTERVAL_MS, 0));
+    CHECK_OK(serf_config_set_tuning(cfg, SERF_TUNE_GOSSIP_BACKLOG_NODES, 0));
+    CHECK_ST(serf_config_set_tuning(cfg, SERF_TUNE_GOSSIP_BACKLOG_NODES, UINT64_MAX), SERF_ERR_INVALID);
     CHECK_OK(serf_config_set_tag(cfg, "role", "web"));
     CHECK_ST(serf_config_set_tag(cfg, "", "x"), SERF_ERR_INVALID);
     CHECK_ST(serf_config_set_tag(cfg, "k", BAD_UTF8), SERF_ERR_UTF8);

@@ -16,12 +16,11 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::reference::{wait_until_every, Agent};
+use crate::reference::{scratch_with_handler, wait_until_every, Agent};
 
 pub const GOSSIP_PORT: u16 = 7946;
 /// Cluster size of every scenario.
@@ -239,14 +238,7 @@ pub struct Cluster {
 impl Cluster {
     /// Starts the agents and waits until every one sees all of them alive.
     pub fn start(bin: &Path, prefix: &str) -> Cluster {
-        let dir =
-            std::env::temp_dir().join(format!("libserf-faults-{prefix}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("scenario directory");
-        let handler = dir.join("handler.sh");
-        std::fs::write(&handler, HANDLER).expect("handler script");
-        std::fs::set_permissions(&handler, std::fs::Permissions::from_mode(0o755))
-            .expect("make the handler executable");
+        let (dir, handler) = scratch_with_handler(&format!("faults-{prefix}"), HANDLER);
         let mut cluster = Cluster {
             bin: bin.to_path_buf(),
             prefix: prefix.to_string(),

@@ -278,3 +278,17 @@ pub fn wait_until_every(limit: Duration, every: Duration, mut cond: impl FnMut()
         std::thread::sleep(every);
     }
 }
+
+/// A fresh scratch directory `libserf-<name>-<pid>` under the temp directory, holding an
+/// executable `handler.sh` with `script` as its text. Returns (directory, script path).
+pub fn scratch_with_handler(name: &str, script: &str) -> (PathBuf, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("libserf-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch directory");
+    let handler = dir.join("handler.sh");
+    std::fs::write(&handler, script).expect("handler script");
+    std::fs::set_permissions(&handler, std::fs::Permissions::from_mode(0o755))
+        .expect("make the handler executable");
+    (dir, handler)
+}

@@ -80,6 +80,7 @@ TUNING_KNOBS = {
     "tombstone_timeout_ms": 15,
     "broadcast_timeout_ms": 16,
     "leave_propagate_delay_ms": 17,
+    "gossip_backlog_nodes": 18,
 }
 
 
