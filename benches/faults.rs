@@ -128,91 +128,66 @@ fn markdown(ours: &Row, theirs: &Row, took: Duration) -> String {
     );
     let _ = writeln!(out, "| scenario | measure | libserf | reference |");
     let _ = writeln!(out, "|---|---|---:|---:|");
-    let mut row = |scenario: &str, measure: &str, a: String, b: String| {
+    // One line: the measure taken from each implementation's outcome.
+    let mut row = |scenario: &str, measure: &str, take: &dyn Fn(&Row) -> String| {
+        let (a, b) = (take(ours), take(theirs));
         let _ = writeln!(out, "| {scenario} | {measure} | {a} | {b} |");
     };
-    row(
-        "10 % drop, 60 s",
-        "false member-failed events",
-        phase_failures(&ours.light, 10),
-        phase_failures(&theirs.light, 10),
-    );
+    row("10 % drop, 60 s", "false member-failed events", &|r| {
+        phase_failures(&r.light, 10)
+    });
     row(
         "30 % drop, 60 s",
         "false member-failed events (incl. just after)",
-        phase_failures(&ours.light, 30),
-        phase_failures(&theirs.light, 30),
+        &|r| phase_failures(&r.light, 30),
     );
     row(
         "60 % drop, 60 s",
         "false member-failed events (incl. just after)",
-        phase_failures(&ours.heavy, 60),
-        phase_failures(&theirs.heavy, 60),
+        &|r| phase_failures(&r.heavy, 60),
     );
     row(
         "60 % drop, 60 s",
         "all alive everywhere after the drop",
-        secs(ours.heavy.healed_after),
-        secs(theirs.heavy.healed_after),
+        &|r| secs(r.heavy.healed_after),
     );
     let pairs = AGENTS * AGENTS / 2;
     row(
         "5/5 partition, 60 s",
         "cross-cut (observer, member) pairs failed at its end",
-        format!("{} of {pairs}", ours.split.cross_failed),
-        format!("{} of {pairs}", theirs.split.cross_failed),
+        &|r| format!("{} of {pairs}", r.split.cross_failed),
     );
     row(
         "5/5 partition, 60 s",
         "one cluster, all alive, after the heal",
-        secs(ours.split.healed_after),
-        secs(theirs.split.healed_after),
+        &|r| secs(r.split.healed_after),
     );
     row(
         "SIGSTOP 15 s",
         "observers marking it failed / first after",
-        format!(
-            "{} / {}",
-            ours.stall.observers_marking_failed,
-            secs(ours.stall.first_failed_after)
-        ),
-        format!(
-            "{} / {}",
-            theirs.stall.observers_marking_failed,
-            secs(theirs.stall.first_failed_after)
-        ),
+        &|r| {
+            format!(
+                "{} / {}",
+                r.stall.observers_marking_failed,
+                secs(r.stall.first_failed_after)
+            )
+        },
     );
-    row(
-        "SIGSTOP 15 s",
-        "all alive after SIGCONT",
-        secs(ours.stall.back_after),
-        secs(theirs.stall.back_after),
-    );
-    row(
-        "SIGSTOP 15 s",
-        "healthy agents declared failed",
-        ours.stall.healthy_failed.len().to_string(),
-        theirs.stall.healthy_failed.len().to_string(),
-    );
+    row("SIGSTOP 15 s", "all alive after SIGCONT", &|r| {
+        secs(r.stall.back_after)
+    });
+    row("SIGSTOP 15 s", "healthy agents declared failed", &|r| {
+        r.stall.healthy_failed.len().to_string()
+    });
     row(
         "kill -9, restart from snapshot",
         "all alive after the restart",
-        secs(ours.crash.rejoined_after),
-        secs(theirs.crash.rejoined_after),
+        &|r| secs(r.crash.rejoined_after),
     );
     row(
         "kill -9, restart from snapshot",
         "user events delivered twice / new event seen",
-        format!(
-            "{} / {}",
-            ours.crash.duplicates.len(),
-            ours.crash.saw_new_event
-        ),
-        format!(
-            "{} / {}",
-            theirs.crash.duplicates.len(),
-            theirs.crash.saw_new_event
-        ),
+        &|r| format!("{} / {}", r.crash.duplicates.len(), r.crash.saw_new_event),
     );
     out
 }

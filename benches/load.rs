@@ -69,70 +69,44 @@ fn markdown(ours: &LoadOutcome, theirs: &LoadOutcome) -> String {
     );
     let _ = writeln!(out, "| measure | libserf | reference |");
     let _ = writeln!(out, "|---|---:|---:|");
-    let mut row = |measure: &str, a: String, b: String| {
+    // One line: the measure taken from each implementation's outcome.
+    let mut row = |measure: &str, take: &dyn Fn(&LoadOutcome) -> String| {
+        let (a, b) = (take(ours), take(theirs));
         let _ = writeln!(out, "| {measure} | {a} | {b} |");
     };
-    let secs = |o: &LoadOutcome| format!("{:.1} s", o.sent_in.as_secs_f64());
-    row("time to send all events", secs(ours), secs(theirs));
-    let n = |f: fn(&LoadOutcome) -> usize, o: &LoadOutcome| f(o).to_string();
-    row(
-        "stream deliveries missing",
-        n(LoadOutcome::missing, ours),
-        n(LoadOutcome::missing, theirs),
-    );
-    row(
-        "stream deliveries twice",
-        n(LoadOutcome::twice, ours),
-        n(LoadOutcome::twice, theirs),
-    );
-    let complete = |o: &LoadOutcome| {
+    row("time to send all events", &|o| {
+        format!("{:.1} s", o.sent_in.as_secs_f64())
+    });
+    row("stream deliveries missing", &|o| o.missing().to_string());
+    row("stream deliveries twice", &|o| o.twice().to_string());
+    row("every consumer complete after sending", &|o| {
         o.complete_after.map_or_else(
             || "never (bounded wait)".to_string(),
             |d| format!("{:.1} s", d.as_secs_f64()),
         )
-    };
-    row(
-        "every consumer complete after sending",
-        complete(ours),
-        complete(theirs),
-    );
-    row(
-        &format!("handler scripts ({SCRIPTED} agents)"),
-        scripts(ours),
-        scripts(theirs),
-    );
+    });
+    row(&format!("handler scripts ({SCRIPTED} agents)"), &scripts);
     for key in [
         "handler_drops",
         "broadcasts_pruned",
         "events_too_old",
         "stream_drops",
     ] {
-        row(
-            &format!("counted: `{key}` (all agents)"),
-            counted(ours, key),
-            counted(theirs, key),
-        );
+        row(&format!("counted: `{key}` (all agents)"), &|o| {
+            counted(o, key)
+        });
     }
-    let cpu = |o: &LoadOutcome| format!("{:.1} %", o.cpu_percent());
-    row(
-        "CPU per agent while sending (of one core)",
-        cpu(ours),
-        cpu(theirs),
-    );
+    row("CPU per agent while sending (of one core)", &|o| {
+        format!("{:.1} %", o.cpu_percent())
+    });
     for (i, when) in ["cluster formed", "sending ended", "drained"]
         .iter()
         .enumerate()
     {
-        row(
-            &format!("RSS per agent, KiB, {when}"),
-            ours.rss_spread(i),
-            theirs.rss_spread(i),
-        );
+        row(&format!("RSS per agent, KiB, {when}"), &|o| o.rss_spread(i));
     }
-    row(
-        "kernel UDP receive-buffer overflows",
-        ours.udp_rcvbuf_errors.to_string(),
-        theirs.udp_rcvbuf_errors.to_string(),
-    );
+    row("kernel UDP receive-buffer overflows", &|o| {
+        o.udp_rcvbuf_errors.to_string()
+    });
     out
 }

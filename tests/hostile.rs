@@ -11,6 +11,7 @@
 #[path = "common/reference.rs"]
 mod reference;
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
 use std::path::Path;
@@ -257,28 +258,20 @@ fn safe_stream(buf: &[u8], names: &[&str]) -> bool {
 // ---------------------------------------------------------------------------------------------
 // observing an agent
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+/// A counter of the agent's `serf info` taken at some moment.
+fn counter(info: &BTreeMap<String, u64>, key: &str) -> u64 {
+    *info
+        .get(key)
+        .unwrap_or_else(|| panic!("serf info has no counter {key}: {info:?}"))
 }
 
-fn info(agent: &Agent) -> Value {
-    let out = agent
-        .cli(&["info", "-format=json"])
-        .expect("serf info answers");
-    serde_json::from_str(&out).expect("info json")
-}
-
-fn counter(info: &Value, key: &str) -> u64 {
-    info["serf"][key]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("serf info has no counter {key}: {info}"))
+/// How many of `conns` the peer closed (each given 20 ms to show it).
+fn closed_count(conns: &mut [TcpStream]) -> usize {
+    conns
+        .iter_mut()
+        .map(|s| closed_within(s, Duration::from_millis(20)))
+        .filter(|&closed| closed)
+        .count()
 }
 
 fn sees_alive(agent: &Agent, name: &str) -> bool {
@@ -347,8 +340,8 @@ fn a_flood_of_hostile_input_leaves_the_cluster_intact() {
     let names = ["hostile-a", "hostile-b"];
     // Let the agent settle (first push/pull, coordinates) before the baseline.
     std::thread::sleep(Duration::from_secs(2));
-    let rss_before = rss_kib(a.pid());
-    let before = info(&a);
+    let rss_before = a.rss_kib();
+    let before = a.counters();
     let seed = seed();
     let gossip_corpus = Arc::new(gossip_corpus());
     let rpc_corpus = Arc::new(rpc_corpus());
@@ -499,7 +492,7 @@ fn a_flood_of_hostile_input_leaves_the_cluster_intact() {
     let members = a.cli(&["members"]).expect("members answers");
     assert!(members.contains("hostile-b"), "{members}");
     // Everything malformed was counted.
-    let after = info(&a);
+    let after = a.counters();
     let delta = |k: &str| counter(&after, k) - counter(&before, k);
     let (malformed, inbound_failures) = (delta("malformed"), delta("tcp_inbound_failures"));
     eprintln!(
@@ -518,7 +511,7 @@ fn a_flood_of_hostile_input_leaves_the_cluster_intact() {
     );
     // Memory stayed flat (the stalled connections are closed by now).
     std::thread::sleep(Duration::from_secs(1));
-    let rss_after = rss_kib(a.pid());
+    let rss_after = a.rss_kib();
     eprintln!("hostile: VmRSS {rss_before} KiB before, {rss_after} KiB after");
     assert!(rss_before > 0 && rss_after > 0);
     assert!(
@@ -544,7 +537,7 @@ fn slow_excess_and_oversized_gossip_streams_are_closed() {
         &[],
     );
     let gossip = agent.gossip;
-    let before = info(&agent);
+    let before = agent.counters();
 
     // A peer that connects and says nothing, and one that sends half a push/pull and stalls.
     let started = Instant::now();
@@ -564,11 +557,7 @@ fn slow_excess_and_oversized_gossip_streams_are_closed() {
         .map(|_| TcpStream::connect(gossip).expect("connect"))
         .collect();
     std::thread::sleep(Duration::from_millis(500));
-    let refused = crowd
-        .iter_mut()
-        .map(|s| closed_within(s, Duration::from_millis(20)))
-        .filter(|&closed| closed)
-        .count();
+    let refused = closed_count(&mut crowd);
     eprintln!("hostile: {refused} of {extra} concurrent connections refused");
     assert_eq!(
         refused,
@@ -624,7 +613,7 @@ fn slow_excess_and_oversized_gossip_streams_are_closed() {
             "closed after {t:?}, expected about {TCP_TIMEOUT:?}"
         );
     }
-    let after = info(&agent);
+    let after = agent.counters();
     let failures =
         counter(&after, "tcp_inbound_failures") - counter(&before, "tcp_inbound_failures");
     assert!(
@@ -668,11 +657,7 @@ fn rpc_connections_and_objects_are_bounded() {
         std::thread::sleep(Duration::from_millis(2));
     }
     std::thread::sleep(Duration::from_millis(500));
-    let refused = conns
-        .iter_mut()
-        .map(|s| closed_within(s, Duration::from_millis(20)))
-        .filter(|&closed| closed)
-        .count();
+    let refused = closed_count(&mut conns);
     eprintln!("hostile: {refused} of {total} RPC connections refused");
     assert_eq!(refused, total - RPC_MAX_CONNECTIONS);
     assert!(agent.cli(&["members"]).is_err(), "the RPC is full");

@@ -118,7 +118,7 @@ pub fn run(bin: &Path, prefix: &str) -> LoadOutcome {
         .zip(&tallies)
         .map(|(agent, tally)| stream_into(agent, tally.clone(), stop.clone()))
         .collect();
-    let rss_formed: Vec<u64> = agents.iter().map(rss_kib).collect();
+    let rss_formed: Vec<u64> = agents.iter().map(Agent::rss_kib).collect();
     let cpu_formed: Vec<Duration> = agents.iter().map(cpu_time).collect();
     let (sent_in, rss_sent) = send_events(&agents);
     let cpu_sent: Vec<Duration> = agents.iter().map(cpu_time).collect();
@@ -141,8 +141,8 @@ pub fn run(bin: &Path, prefix: &str) -> LoadOutcome {
                     missing,
                     twice,
                     script: (i < SCRIPTED).then(|| outcome(&script_tally(&dir, i))),
-                    counters: counters(agent),
-                    rss_kib: [rss_formed[i], rss_sent[i], rss_kib(agent)],
+                    counters: agent.counters(),
+                    rss_kib: [rss_formed[i], rss_sent[i], agent.rss_kib()],
                     cpu_sending: cpu_sent[i].saturating_sub(cpu_formed[i]),
                 }
             })
@@ -239,7 +239,7 @@ fn send_events(agents: &[Agent]) -> (Duration, Vec<u64>) {
             .user_event("load", Some(n.to_string().as_bytes()), false)
             .expect("send a user event");
     }
-    (start.elapsed(), agents.iter().map(rss_kib).collect())
+    (start.elapsed(), agents.iter().map(Agent::rss_kib).collect())
 }
 
 /// Waits until every stream and script has every event, nothing more arrives for [`STALL`],
@@ -289,28 +289,6 @@ fn outcome(counts: &[u32]) -> (usize, usize) {
         counts.iter().filter(|&&c| c == 0).count(),
         counts.iter().filter(|&&c| c > 1).count(),
     )
-}
-
-/// The agent's numeric `serf info` counters.
-fn counters(agent: &Agent) -> BTreeMap<String, u64> {
-    let mut client = RpcClient::connect(&agent.rpc.to_string(), "").expect("RPC connect");
-    let stats = client.stats().expect("stats");
-    stats
-        .iter()
-        .filter(|(section, _)| section.as_str() == Some("serf"))
-        .flat_map(|(_, keys)| keys.iter())
-        .filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.as_str()?.parse().ok()?)))
-        .collect()
-}
-
-fn rss_kib(agent: &Agent) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", agent.pid()))
-        .expect("the agent's /proc status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
 }
 
 /// User plus system time of the agent's process so far.

@@ -197,6 +197,34 @@ impl Agent {
             .map(|(_, s, _)| s)
     }
 
+    /// The numeric counters of `serf info`'s `serf` section (HashiCorp's agent has fewer).
+    pub fn counters(&self) -> std::collections::BTreeMap<String, u64> {
+        let out = self
+            .cli(&["info", "-format=json"])
+            .expect("serf info answers");
+        let info: Value = serde_json::from_str(&out).expect("serf info JSON");
+        info["serf"]
+            .as_object()
+            .map(|serf| {
+                serf.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.parse().ok()?)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The agent's resident memory (`VmRSS`), in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("the agent's /proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .expect("VmRSS")
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(|c| c.id()).unwrap_or(0)
     }
