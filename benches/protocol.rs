@@ -23,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use criterion::{criterion_group, BatchSize, Criterion, Throughput};
 
-use serf::memberlist::broadcast::{Broadcast, BroadcastQueue};
+use serf::memberlist::broadcast::{Broadcast, BroadcastQueue, Recipient};
 use serf::memberlist::machine::Machine;
 use serf::memberlist::{Config as MlConfig, Memberlist, NoDelegate, Profile};
 use serf::serf::{Config as SerfConfig, Serf};
@@ -223,10 +223,15 @@ fn bench_broadcast(c: &mut Criterion) {
     // One gossip packet's worth, as memberlist asks for it: 1,400-byte UDP budget minus the
     // compound header, 2 bytes of overhead per message.
     let limit = 1400 - compound::HEADER_OVERHEAD;
+    let live_peers = || NODES - 1;
+    let to = Recipient {
+        addr: SocketAddr::from(([127, 0, 0, 2], 7946)),
+        live_peers: &live_peers,
+    };
     group.bench_function("select_packet_of_1000", |b| {
         b.iter_batched_ref(
             || full.clone(),
-            |q| q.get_broadcasts(compound::PART_OVERHEAD, limit, NODES),
+            |q| q.get_broadcasts(compound::PART_OVERHEAD, limit, NODES, &to),
             BatchSize::SmallInput,
         )
     });

@@ -5,9 +5,19 @@
 //! first, so fresh news overtakes old news; a newer message about the same subject replaces the
 //! queued one, so peers never hear stale state after fresher state. Completion is reported through
 //! [`BroadcastQueue::take_finished`] rather than callbacks, keeping the queue free of I/O.
+//!
+//! Unlike Go's queue, this one remembers which peers each message went to: while some live peer
+//! has not had a copy, no peer gets a second one. Go spends transmits blindly, so in a small
+//! cluster a ping and a gossip round can spend all of a message's few transmits on one peer and
+//! leave another never hearing it (a 3-node cluster on the local profile lost about one query in
+//! 500 that way).
 
 use std::cmp::Reverse;
+use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
+use std::ops::Bound;
 
 /// One message to gossip.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +28,25 @@ pub struct Broadcast {
     pub message: Vec<u8>,
     /// Reported by [`BroadcastQueue::take_finished`] once the message will no longer be sent.
     pub notify: Option<u64>,
+}
+
+/// The peer a packet is for, so that a message's copies go to peers that have not had one.
+#[derive(Clone, Copy)]
+pub struct Recipient<'a> {
+    pub addr: SocketAddr,
+    /// How many live peers the sender knows. Asked only when a message would repeat, and at most
+    /// once per packet: counting them is a walk over the member list.
+    pub live_peers: &'a dyn Fn() -> usize,
+}
+
+impl Recipient<'_> {
+    /// A compact stand-in for the address in a message's list of recipients. A collision
+    /// between two peers only makes one of them wait for a later packet.
+    fn id(&self) -> u64 {
+        let mut h = DefaultHasher::new();
+        self.addr.hash(&mut h);
+        h.finish()
+    }
 }
 
 /// Position in the send order: fewest transmits, then longest message, then newest.
@@ -31,11 +60,18 @@ struct Slot {
     id: Reverse<u64>,
 }
 
+/// A queued broadcast and the peers its copies went to ([`Recipient::id`]s).
+#[derive(Debug, Clone)]
+struct Queued {
+    broadcast: Broadcast,
+    sent_to: Vec<u64>,
+}
+
 /// HashiCorp's `TransmitLimitedQueue`, minus the locking and callbacks.
 #[derive(Debug, Clone)]
 pub struct BroadcastQueue {
     retransmit_mult: usize,
-    entries: BTreeMap<Slot, Broadcast>,
+    entries: BTreeMap<Slot, Queued>,
     /// Where the queued broadcast for each key sits, so invalidation needs no scan.
     by_key: HashMap<Vec<u8>, Slot>,
     next_id: u64,
@@ -65,31 +101,44 @@ impl BroadcastQueue {
         if let Some(key) = &b.key {
             if let Some(old) = self.by_key.get(key).copied() {
                 if let Some(replaced) = self.entries.remove(&old) {
-                    self.finish(&replaced);
+                    self.finish(&replaced.broadcast);
                 }
             }
             self.by_key.insert(key.clone(), slot);
         }
-        self.entries.insert(slot, b);
+        self.entries.insert(
+            slot,
+            Queued {
+                broadcast: b,
+                sent_to: Vec::new(),
+            },
+        );
     }
 
     /// Fill up to `limit` bytes, counting `overhead` per message, with the messages to piggyback
-    /// now; `num_nodes` sets the retransmit limit (see [`retransmit_limit`]).
+    /// on a packet to `to`; `num_nodes` sets the retransmit limit (see [`retransmit_limit`]).
     ///
     /// Walks the transmit tiers from the least sent, taking in each tier the longest (then newest)
-    /// message that still fits, until nothing fits. A taken message moves to the next tier only
-    /// after the walk, so one call never sends it twice; it is dropped once it reaches the limit.
+    /// message that still fits, until nothing fits. A message `to` already had is passed over
+    /// while fewer live peers than there are have had it. A taken message moves to the next tier
+    /// only after the walk, so one call never sends it twice; it is dropped once it reaches the
+    /// limit.
     pub fn get_broadcasts(
         &mut self,
         overhead: usize,
         limit: usize,
         num_nodes: usize,
+        to: &Recipient,
     ) -> Vec<Vec<u8>> {
         let transmit_limit = retransmit_limit(self.retransmit_mult, num_nodes);
         let Some(first) = self.entries.keys().next() else {
             return Vec::new();
         };
         let mut tier = first.transmits;
+        let recipient = to.id();
+        let mut live_peers = None;
+        // The last entry passed over: the walk goes on after it.
+        let mut passed: Option<Slot> = None;
         let mut used = 0usize;
         let mut to_send = Vec::new();
         let mut resend = Vec::new();
@@ -100,36 +149,49 @@ impl BroadcastQueue {
             }
             // The first entry at or after this bound is the best fit in `tier`, or, when nothing
             // in `tier` fits, the head of the next non-empty tier.
-            let bound = Slot {
+            let fit = Slot {
                 transmits: tier,
                 len: Reverse(free),
                 id: Reverse(u64::MAX),
             };
-            let Some((&slot, _)) = self.entries.range(bound..).next() else {
+            let start = match passed {
+                Some(p) if p >= fit => Bound::Excluded(p),
+                _ => Bound::Included(fit),
+            };
+            let Some((&slot, queued)) = self.entries.range((start, Bound::Unbounded)).next() else {
                 break;
             };
             if slot.transmits != tier {
                 tier = slot.transmits;
                 continue;
             }
-            let Some(b) = self.entries.remove(&slot) else {
+            if queued.sent_to.contains(&recipient)
+                && queued.sent_to.len() < *live_peers.get_or_insert_with(|| (to.live_peers)())
+            {
+                passed = Some(slot);
+                continue;
+            }
+            let Some(mut queued) = self.entries.remove(&slot) else {
                 break;
             };
-            used = used.saturating_add(overhead.saturating_add(b.message.len()));
+            used = used.saturating_add(overhead.saturating_add(queued.broadcast.message.len()));
             let transmits = slot.transmits.saturating_add(1);
             if transmits >= transmit_limit {
-                self.finish(&b);
-                to_send.push(b.message);
+                self.finish(&queued.broadcast);
+                to_send.push(queued.broadcast.message);
             } else {
-                to_send.push(b.message.clone());
-                resend.push((Slot { transmits, ..slot }, b));
+                to_send.push(queued.broadcast.message.clone());
+                if !queued.sent_to.contains(&recipient) {
+                    queued.sent_to.push(recipient);
+                }
+                resend.push((Slot { transmits, ..slot }, queued));
             }
         }
-        for (slot, b) in resend {
-            if let Some(key) = &b.key {
+        for (slot, queued) in resend {
+            if let Some(key) = &queued.broadcast.key {
                 self.by_key.insert(key.clone(), slot);
             }
-            self.entries.insert(slot, b);
+            self.entries.insert(slot, queued);
         }
         to_send
     }
@@ -146,10 +208,10 @@ impl BroadcastQueue {
     /// sent, then shortest, then oldest) as finished. Bounds memory when gossip cannot keep up.
     pub fn prune(&mut self, max_retain: usize) {
         while self.entries.len() > max_retain {
-            let Some((_, b)) = self.entries.pop_last() else {
+            let Some((_, queued)) = self.entries.pop_last() else {
                 break;
             };
-            self.finish(&b);
+            self.finish(&queued.broadcast);
         }
     }
 
@@ -164,7 +226,7 @@ impl BroadcastQueue {
     pub fn reset(&mut self) {
         let entries = std::mem::take(&mut self.entries);
         self.finished
-            .extend(entries.into_values().filter_map(|b| b.notify));
+            .extend(entries.into_values().filter_map(|q| q.broadcast.notify));
         self.by_key.clear();
     }
 
@@ -202,12 +264,25 @@ mod tests {
     fn queue_sent(q: &mut BroadcastQueue, b: Broadcast, transmits: usize) {
         q.queue(b);
         let slot = *q.entries.keys().find(|s| s.id.0 == q.next_id).unwrap();
-        let b = q.entries.remove(&slot).unwrap();
+        let queued = q.entries.remove(&slot).unwrap();
         let slot = Slot { transmits, ..slot };
-        if let Some(key) = &b.key {
+        if let Some(key) = &queued.broadcast.key {
             q.by_key.insert(key.clone(), slot);
         }
-        q.entries.insert(slot, b);
+        q.entries.insert(slot, queued);
+    }
+
+    fn no_live_peers() -> usize {
+        0
+    }
+
+    /// Messages for a packet, as Go's queue picks them: no peer counts as having had any.
+    fn get(q: &mut BroadcastQueue, overhead: usize, limit: usize, nodes: usize) -> Vec<Vec<u8>> {
+        let to = Recipient {
+            addr: SocketAddr::from(([127, 0, 0, 1], 1)),
+            live_peers: &no_live_peers,
+        };
+        q.get_broadcasts(overhead, limit, nodes, &to)
     }
 
     /// The queue from last to send to next to send (Go's `orderedView(true)`).
@@ -215,7 +290,7 @@ mod tests {
         q.entries
             .values()
             .rev()
-            .map(|b| b.key.as_deref().unwrap())
+            .map(|q| q.broadcast.key.as_deref().unwrap())
             .collect()
     }
 
@@ -287,8 +362,8 @@ mod tests {
         q.queue(named("baz", "4. this is a test.", None));
 
         // 4 × (18 + 2) = 80 fits exactly; 4 × (18 + 3) does not.
-        assert_eq!(q.get_broadcasts(2, 80, 10).len(), 4);
-        assert_eq!(q.get_broadcasts(3, 80, 10).len(), 3);
+        assert_eq!(get(&mut q, 2, 80, 10).len(), 4);
+        assert_eq!(get(&mut q, 3, 80, 10).len(), 3);
     }
 
     #[test]
@@ -300,7 +375,7 @@ mod tests {
         q.queue(named("bar", "3. this is a test.", Some(3)));
         q.queue(named("baz", "4. this is a test.", Some(4)));
 
-        let sent = q.get_broadcasts(3, 80, 10);
+        let sent = get(&mut q, 3, 80, 10);
         assert_eq!(
             sent,
             [
@@ -312,7 +387,7 @@ mod tests {
         assert!(q.take_finished().is_empty());
 
         // The unsent message goes first, then the once-sent ones, newest first.
-        let sent = q.get_broadcasts(3, 80, 10);
+        let sent = get(&mut q, 3, 80, 10);
         assert_eq!(
             sent,
             [
@@ -323,19 +398,19 @@ mod tests {
         );
         assert_eq!(q.take_finished(), [4, 3]);
 
-        assert_eq!(q.get_broadcasts(3, 80, 10).len(), 2);
+        assert_eq!(get(&mut q, 3, 80, 10).len(), 2);
         assert_eq!(q.take_finished(), [2, 1]);
         assert!(q.is_empty());
         assert!(q.by_key.is_empty());
 
-        assert!(q.get_broadcasts(3, 80, 10).is_empty());
+        assert!(get(&mut q, 3, 80, 10).is_empty());
     }
 
     #[test]
     fn tiny_cluster_sends_once() {
         let mut q = BroadcastQueue::new(4);
         q.queue(named("a", "x", Some(7)));
-        assert_eq!(q.get_broadcasts(0, 10, 0), [b"x"]);
+        assert_eq!(get(&mut q, 0, 10, 0), [b"x"]);
         assert_eq!(q.take_finished(), [7]);
         assert!(q.is_empty());
     }
@@ -347,25 +422,20 @@ mod tests {
         q.queue(named("big", "0123456789", None));
         q.queue(named("mid", "abcde", None));
         // 8 bytes with 1 overhead: "big" never fits, "mid" (6) then "small" would need 9.
-        assert_eq!(q.get_broadcasts(1, 8, 3), [b"abcde"]);
+        assert_eq!(get(&mut q, 1, 8, 3), [b"abcde"]);
         // Now "small" is the only unsent message that fits, ahead of once-sent "mid".
-        assert_eq!(q.get_broadcasts(1, 8, 3), [b"ab"]);
-        assert_eq!(
-            q.get_broadcasts(1, 20, 3),
-            [&b"0123456789"[..], b"abcde", b"ab"]
-        );
+        assert_eq!(get(&mut q, 1, 8, 3), [b"ab"]);
+        assert_eq!(get(&mut q, 1, 20, 3), [&b"0123456789"[..], b"abcde", b"ab"]);
     }
 
     #[test]
     fn no_room_no_panic() {
         let mut q = BroadcastQueue::new(4);
         q.queue(named("a", "", None));
-        assert!(q.get_broadcasts(5, 5, 3).is_empty());
-        assert!(q.get_broadcasts(9, 5, 3).is_empty());
-        assert!(q
-            .get_broadcasts(usize::MAX, usize::MAX, usize::MAX)
-            .is_empty());
-        assert_eq!(q.get_broadcasts(0, usize::MAX, usize::MAX).len(), 1);
+        assert!(get(&mut q, 5, 5, 3).is_empty());
+        assert!(get(&mut q, 9, 5, 3).is_empty());
+        assert!(get(&mut q, usize::MAX, usize::MAX, usize::MAX).is_empty());
+        assert_eq!(get(&mut q, 0, usize::MAX, usize::MAX).len(), 1);
         assert_eq!(q.len(), 1);
     }
 
@@ -408,21 +478,47 @@ mod tests {
         let tiers: Vec<usize> = q.entries.keys().rev().map(|s| s.transmits).collect();
         assert_eq!(tiers, [10, 7, 4, 3, 0]);
         // With room for two, the two least sent go; only node0 is still under the limit of 2.
-        assert_eq!(q.get_broadcasts(0, 10, 10), [b"node0", b"node2"]);
+        assert_eq!(get(&mut q, 0, 10, 10), [b"node0", b"node2"]);
         let tiers: Vec<usize> = q.entries.keys().rev().map(|s| s.transmits).collect();
         assert_eq!(tiers, [10, 7, 4, 1]);
+    }
+
+    #[test]
+    fn a_copy_waits_for_a_peer_that_has_had_none_unless_there_is_none() {
+        fn two() -> usize {
+            2
+        }
+        fn one() -> usize {
+            1
+        }
+        let to = |port: u16, live_peers: &'static dyn Fn() -> usize| Recipient {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            live_peers,
+        };
+        // 2 transmits, 2 live peers: the second copy skips a and goes to b.
+        let mut q = BroadcastQueue::new(2);
+        q.queue(named("n", "news", Some(1)));
+        assert_eq!(q.get_broadcasts(0, 100, 3, &to(1, &two)), [b"news"]);
+        assert!(q.get_broadcasts(0, 100, 3, &to(1, &two)).is_empty());
+        assert_eq!(q.get_broadcasts(0, 100, 3, &to(2, &two)), [b"news"]);
+        assert_eq!(q.take_finished(), [1]);
+        // A lone live peer gets both.
+        q.queue(named("n", "more", Some(2)));
+        assert_eq!(q.get_broadcasts(0, 100, 2, &to(1, &one)), [b"more"]);
+        assert_eq!(q.get_broadcasts(0, 100, 2, &to(1, &one)), [b"more"]);
+        assert_eq!(q.take_finished(), [2]);
     }
 
     #[test]
     fn reinserted_entry_still_replaceable() {
         let mut q = BroadcastQueue::new(2);
         q.queue(named("n", "suspect", Some(1)));
-        assert_eq!(q.get_broadcasts(0, 100, 10).len(), 1);
+        assert_eq!(get(&mut q, 0, 100, 10).len(), 1);
         assert!(q.take_finished().is_empty());
         q.queue(named("n", "alive", Some(2)));
         assert_eq!(q.len(), 1);
         assert_eq!(q.take_finished(), [1]);
-        assert_eq!(q.get_broadcasts(0, 100, 10), [b"alive"]);
+        assert_eq!(get(&mut q, 0, 100, 10), [b"alive"]);
     }
 
     #[test]
@@ -440,13 +536,17 @@ mod tests {
         assert!(q.take_finished().is_empty());
     }
 
-    /// Go's `GetBroadcasts`, transcribed naively (linear scans, tier by tier), as an oracle.
+    /// An entry of the oracle's queue: its slot, message, and the ports its copies went to.
+    type ModelEntry = (Slot, Broadcast, Vec<u16>);
+
+    /// Go's `GetBroadcasts`, transcribed naively (linear scans, tier by tier), plus the rule
+    /// that a message `to` already had waits while fewer than `live_peers` peers have had it:
+    /// an oracle.
     fn reference_get(
-        entries: &mut Vec<(Slot, Broadcast)>,
+        entries: &mut Vec<ModelEntry>,
         mult: usize,
-        overhead: usize,
-        limit: usize,
-        num_nodes: usize,
+        (overhead, limit, num_nodes): (usize, usize, usize),
+        (to, live_peers): (u16, usize),
     ) -> (Vec<Vec<u8>>, Vec<u64>) {
         let transmit_limit = retransmit_limit(mult, num_nodes);
         let (mut out, mut finished, mut resend) = (Vec::new(), Vec::new(), Vec::new());
@@ -465,25 +565,27 @@ mod tests {
                 .iter()
                 .enumerate()
                 .filter(|(_, e)| e.0.transmits == tier && e.1.message.len() <= free)
+                .filter(|(_, e)| !(e.2.contains(&to) && e.2.len() < live_peers))
                 .min_by_key(|(_, e)| e.0)
                 .map(|(i, _)| i);
             let Some(i) = best else {
                 tier += 1;
                 continue;
             };
-            let (slot, b) = entries.remove(i);
+            let (slot, b, mut sent_to) = entries.remove(i);
             used += overhead + b.message.len();
             out.push(b.message.clone());
             if slot.transmits + 1 >= transmit_limit {
                 finished.extend(b.notify);
             } else {
-                resend.push((
-                    Slot {
-                        transmits: slot.transmits + 1,
-                        ..slot
-                    },
-                    b,
-                ));
+                if !sent_to.contains(&to) {
+                    sent_to.push(to);
+                }
+                let slot = Slot {
+                    transmits: slot.transmits + 1,
+                    ..slot
+                };
+                resend.push((slot, b, sent_to));
             }
         }
         entries.extend(resend);
@@ -501,14 +603,20 @@ mod tests {
         };
         let mult = 2;
         let mut q = BroadcastQueue::new(mult);
-        let mut model: Vec<(Slot, Broadcast)> = Vec::new();
+        let mut model: Vec<ModelEntry> = Vec::new();
         let mut notify = 0;
         for _ in 0..20_000 {
             if rand(3) == 0 {
-                let (overhead, limit, nodes) =
-                    (rand(4) as usize, rand(60) as usize, rand(200) as usize);
-                let got = q.get_broadcasts(overhead, limit, nodes);
-                let (want, finished) = reference_get(&mut model, mult, overhead, limit, nodes);
+                let packet = (rand(4) as usize, rand(60) as usize, rand(200) as usize);
+                // Five peers, of which the sender counts 0 (Go's walk) to 5 as live.
+                let (port, live) = (1 + rand(5) as u16, rand(6) as usize);
+                let count = || live;
+                let to = Recipient {
+                    addr: SocketAddr::from(([127, 0, 0, 1], port)),
+                    live_peers: &count,
+                };
+                let got = q.get_broadcasts(packet.0, packet.1, packet.2, &to);
+                let (want, finished) = reference_get(&mut model, mult, packet, (port, live));
                 assert_eq!(got, want);
                 assert_eq!(q.take_finished(), finished);
             } else {
@@ -535,7 +643,7 @@ mod tests {
                     len: Reverse(b.message.len()),
                     id: Reverse(q.next_id),
                 };
-                model.push((slot, b));
+                model.push((slot, b, Vec::new()));
                 assert_eq!(q.take_finished(), finished);
             }
             assert_eq!(q.len(), model.len());

@@ -3,14 +3,15 @@
 
 use std::time::{Duration, Instant};
 
+use super::broadcast::Recipient;
 use super::node::Node;
 
 pub trait Delegate {
     /// A user message arrived (UDP, or a reliable stream message).
     fn notify_msg(&mut self, _now: Instant, _msg: &[u8]) {}
-    /// Messages to piggyback on outgoing packets: each at most `limit` bytes in total, counting
-    /// `overhead` bytes per message.
-    fn get_broadcasts(&mut self, _overhead: usize, _limit: usize) -> Vec<Vec<u8>> {
+    /// Messages to piggyback on an outgoing packet to `to`: at most `limit` bytes in total,
+    /// counting `overhead` bytes per message.
+    fn get_broadcasts(&mut self, _overhead: usize, _limit: usize, _to: &Recipient) -> Vec<Vec<u8>> {
         Vec::new()
     }
     /// Whether `get_broadcasts` may return anything. False lets memberlist skip its gossip

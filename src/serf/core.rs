@@ -22,7 +22,7 @@ use super::member::{Member, MemberStatus};
 use super::query::{self, Collector, KeyAggregate, Pending, Purpose, QueryParams, QueryUpdate};
 use super::snapshot::{ClockRecorder, Record, CLOCK_UPDATE_INTERVAL};
 use super::vivaldi::{self, VivaldiClient, VivaldiConfig};
-use crate::memberlist::broadcast::{Broadcast, BroadcastQueue};
+use crate::memberlist::broadcast::{Broadcast, BroadcastQueue, Recipient};
 use crate::memberlist::machine::{self, Machine, StreamStatus};
 use crate::memberlist::{
     ip_from_bytes, ip_to_bytes, Delegate, Memberlist, Node, OutboundStream, Transmit, META_MAX_SIZE,
@@ -1794,7 +1794,7 @@ impl Delegate for State {
             && self.event_broadcasts.is_empty())
     }
 
-    fn get_broadcasts(&mut self, overhead: usize, limit: usize) -> Vec<Vec<u8>> {
+    fn get_broadcasts(&mut self, overhead: usize, limit: usize, to: &Recipient) -> Vec<Vec<u8>> {
         let n = self.members.len();
         let mut out = Vec::new();
         let mut left = limit;
@@ -1803,7 +1803,7 @@ impl Delegate for State {
             &mut self.query_broadcasts,
             &mut self.event_broadcasts,
         ] {
-            let msgs = queue.get_broadcasts(overhead, left, n);
+            let msgs = queue.get_broadcasts(overhead, left, n, to);
             left = left.saturating_sub(msgs.iter().map(|m| m.len() + overhead).sum::<usize>());
             for m in &msgs {
                 self.counters.msgs_sent += 1;
