@@ -21,7 +21,7 @@ use super::member::Tags;
 use super::member::{Member, MemberStatus};
 use super::query::{self, Collector, KeyAggregate, Pending, Purpose, QueryParams, QueryUpdate};
 use super::snapshot::{ClockRecorder, Record, CLOCK_UPDATE_INTERVAL};
-use super::vivaldi::{self, VivaldiClient, VivaldiConfig};
+use super::vivaldi::{self, LatencyFilter, VivaldiClient, VivaldiConfig};
 use crate::memberlist::broadcast::{Broadcast, BroadcastQueue, Recipient};
 use crate::memberlist::machine::{self, Machine, StreamStatus};
 use crate::memberlist::{
@@ -135,6 +135,10 @@ struct MemberState {
     status_ltime: u64,
     /// When it failed or left (for the reaper).
     leave_time: Option<Instant>,
+    /// Its coordinate as of the last time we probed it (Go's `coordCache`).
+    coordinate: Option<Box<wire::Coordinate>>,
+    /// Our last round-trip times to it, for the Vivaldi client.
+    rtts: LatencyFilter,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -178,7 +182,9 @@ struct State {
     clock: LamportClock,
     event_clock: LamportClock,
     query_clock: LamportClock,
-    members: HashMap<String, MemberState>,
+    /// Boxed: a table of a thousand members has 2,048 slots, and an empty slot then costs a
+    /// pointer instead of a whole member.
+    members: HashMap<String, Box<MemberState>>,
     recent_intents: HashMap<String, Intent>,
     intents: BroadcastQueue,
     next_notify: u64,
@@ -225,9 +231,8 @@ struct State {
     /// Member and user event coalescing, when configured.
     member_coalescer: Option<MemberCoalescer>,
     user_coalescer: Option<UserCoalescer<UserEvent>>,
-    /// Our Vivaldi coordinate and the latest coordinate of each member we probed.
+    /// Our Vivaldi coordinate (the members' are in their [`MemberState`]).
     coordinates: Option<VivaldiClient>,
-    coordinate_cache: HashMap<String, wire::Coordinate>,
     /// Snapshot records for the runtime to append, when a snapshot is configured.
     snapshot: Option<SnapshotLog>,
     /// Members from the snapshot to rejoin, retried until one answers.
@@ -359,7 +364,6 @@ impl Serf {
                 && !config.user_quiescent_period.is_zero())
             .then(|| UserCoalescer::new(config.user_coalesce_period, config.user_quiescent_period)),
             coordinates: None,
-            coordinate_cache: HashMap::new(),
             snapshot: None,
             rejoin: Rejoin::default(),
             counters: Counters::default(),
@@ -743,7 +747,8 @@ impl Serf {
         if name == self.state.name {
             return self.coordinate();
         }
-        self.state.coordinate_cache.get(name).cloned()
+        let m = self.state.members.get(name)?;
+        m.coordinate.as_deref().cloned()
     }
 
     /// Times our coordinate was reset after becoming invalid.
@@ -1144,10 +1149,6 @@ impl State {
     }
 
     fn erase(&mut self, now: Instant, name: &str) {
-        self.coordinate_cache.remove(name);
-        if let Some(c) = &mut self.coordinates {
-            c.forget_node(name);
-        }
         if let Some(m) = self.members.remove(name) {
             self.emit(now, MemberEventType::Reap, m.member);
         }
@@ -1713,7 +1714,11 @@ impl Delegate for State {
         };
         let name = node.name.to_string_lossy();
         let before = client.coordinate().clone();
-        match client.update(&name, &theirs, rtt) {
+        let mut member = self.members.get_mut(&name);
+        // A node memberlist knows and serf not yet: its sample counts alone.
+        let mut unknown = LatencyFilter::default();
+        let filter = member.as_mut().map_or(&mut unknown, |m| &mut m.rtts);
+        match client.update(filter, &theirs, rtt) {
             Ok(after) => {
                 if rtt.is_zero() {
                     self.counters.coordinate_zero_rtts += 1;
@@ -1724,7 +1729,9 @@ impl Delegate for State {
                     metrics::histogram!("serf.coordinate.adjustment-ms")
                         .record(moved.as_secs_f64() * 1000.0);
                 }
-                self.coordinate_cache.insert(name, theirs);
+                if let Some(m) = member {
+                    m.coordinate = Some(Box::new(theirs));
+                }
             }
             Err(_) => {
                 self.counters.coordinate_rejections += 1;
@@ -1879,14 +1886,17 @@ impl Delegate for State {
                     member,
                     status_ltime: 0,
                     leave_time: None,
+                    coordinate: None,
+                    rtts: LatencyFilter::default(),
                 };
-                if let Some(intent) = self.recent_intents.get(&name) {
+                // Applied once: an intent only ever sets up a member that is new.
+                if let Some(intent) = self.recent_intents.remove(&name) {
                     state.status_ltime = intent.ltime;
                     if intent.kind == IntentKind::Leave {
                         state.member.status = MemberStatus::Leaving;
                     }
                 }
-                self.members.insert(name.clone(), state);
+                self.members.insert(name.clone(), Box::new(state));
             }
             Some(m) => {
                 let failed_for = m.leave_time.map(|t| now.saturating_duration_since(t));

@@ -22,4 +22,6 @@ pub use internal::{read_keyring_file, KeyOp, KeyringFileError, INTERNAL_PREFIX, 
 pub use lamport::LamportClock;
 pub use member::{Member, MemberStatus, Tags};
 pub use query::{default_timeout, KeyAggregate, QueryParams, QueryUpdate};
-pub use vivaldi::{distance, new_coordinate, CoordinateError, VivaldiClient, VivaldiConfig};
+pub use vivaldi::{
+    distance, new_coordinate, CoordinateError, LatencyFilter, VivaldiClient, VivaldiConfig,
+};

@@ -10,7 +10,7 @@
 //! coordinates as a Go agent. The only randomness, the direction in which two coincident
 //! coordinates push each other apart, comes from a seeded generator owned by the client.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use rand::rngs::SmallRng;
@@ -210,6 +210,28 @@ fn apply_force(
     }
 }
 
+/// The last RTT samples (seconds) to one peer, oldest first. Go's client keeps them in a map by
+/// node name; here the caller keeps them with the peer, so they go when it goes and cost no
+/// table of their own.
+#[derive(Debug, Clone, Default)]
+pub struct LatencyFilter {
+    samples: VecDeque<f64>,
+}
+
+impl LatencyFilter {
+    /// Records a sample, keeping the last `keep`, and returns the median of those.
+    fn median_with(&mut self, rtt_seconds: f64, keep: usize) -> f64 {
+        self.samples.push_back(rtt_seconds);
+        while self.samples.len() > keep.max(1) {
+            self.samples.pop_front();
+        }
+        let mut sorted: Vec<f64> = self.samples.iter().copied().collect();
+        let mid = sorted.len() / 2;
+        // Never empty: the sample was just pushed.
+        *sorted.select_nth_unstable_by(mid, f64::total_cmp).1
+    }
+}
+
 /// One node's view of its own coordinate (Go `coordinate.Client`), refined by every RTT it
 /// observes to a peer whose coordinate it knows.
 ///
@@ -223,8 +245,6 @@ pub struct VivaldiClient {
     /// Ring of `rtt - raw distance` samples, grown up to the window size on demand.
     adjustment_samples: Vec<f64>,
     adjustment_index: usize,
-    /// Last RTT samples (seconds) per peer, oldest first.
-    latency_samples: HashMap<String, VecDeque<f64>>,
     resets: u64,
     rng: SmallRng,
 }
@@ -240,7 +260,6 @@ impl VivaldiClient {
             config,
             adjustment_samples: Vec::new(),
             adjustment_index: 0,
-            latency_samples: HashMap::new(),
             resets: 0,
             rng: SmallRng::seed_from_u64(seed),
         }
@@ -257,19 +276,15 @@ impl VivaldiClient {
         Ok(())
     }
 
-    /// Drops the RTT history of a node that left, so it does not leak.
-    pub fn forget_node(&mut self, node: &str) {
-        self.latency_samples.remove(node);
-    }
-
-    /// Folds in one RTT observation to `node`, whose coordinate is `other` (Go
-    /// `Client.Update`): the RTT is median-filtered per node, then the Vivaldi spring step,
+    /// Folds in one RTT observation to a node whose coordinate is `other` and whose recent
+    /// samples are in `filter` (Go `Client.Update`, which keeps the samples by node name): the
+    /// RTT is median-filtered, then the Vivaldi spring step,
     /// the adjustment window and gravity run in turn. If that leaves a NaN or infinity the
     /// coordinate restarts from the origin and [`resets`](Self::resets) counts it. A zero
     /// RTT is accepted (coarse clocks produce them).
     pub fn update(
         &mut self,
-        node: &str,
+        filter: &mut LatencyFilter,
         other: &Coordinate,
         rtt: Duration,
     ) -> Result<&Coordinate, CoordinateError> {
@@ -279,7 +294,8 @@ impl VivaldiClient {
         }
         // At most 10 s, so the nanoseconds fit.
         let nanos = rtt.as_nanos() as i64;
-        let rtt_seconds = self.latency_filter(node, duration_seconds(nanos));
+        let keep = self.config.latency_filter_size.max(1);
+        let rtt_seconds = filter.median_with(duration_seconds(nanos), keep);
         self.update_vivaldi(other, rtt_seconds);
         self.update_adjustment(other, rtt_seconds);
         self.update_gravity();
@@ -308,20 +324,6 @@ impl VivaldiClient {
         } else {
             Ok(())
         }
-    }
-
-    /// Records a sample for `node` and returns the median of its recent samples.
-    fn latency_filter(&mut self, node: &str, rtt_seconds: f64) -> f64 {
-        let keep = self.config.latency_filter_size.max(1);
-        let samples = self.latency_samples.entry(node.to_owned()).or_default();
-        samples.push_back(rtt_seconds);
-        while samples.len() > keep {
-            samples.pop_front();
-        }
-        let mut sorted: Vec<f64> = samples.iter().copied().collect();
-        let mid = sorted.len() / 2;
-        // Never empty: the sample was just pushed.
-        *sorted.select_nth_unstable_by(mid, f64::total_cmp).1
     }
 
     /// The Vivaldi step: move along the line to `other` in proportion to the prediction
@@ -656,7 +658,10 @@ mod tests {
 
         let other = coord_at(&config, &[0.0, 0.0, 0.001]);
         let rtt = Duration::from_nanos((2.0 * 0.001 * 1.0e9) as u64);
-        let c = client.update("node", &other, rtt).unwrap().clone();
+        let c = client
+            .update(&mut LatencyFilter::default(), &other, rtt)
+            .unwrap()
+            .clone();
         assert!(components(&c)[2] < 0.0, "{c:?}");
 
         let mut c = c;
@@ -670,6 +675,7 @@ mod tests {
         let config = config_dims(3);
         let mut client = VivaldiClient::new(config.clone(), 0);
         let other = coord_at(&config, &[0.0, 0.0, 0.001]);
+        let mut filter = LatencyFilter::default();
         let before = client.distance_to(&other);
         for rtt in [
             Duration::MAX,
@@ -677,14 +683,14 @@ mod tests {
             MAX_RTT + Duration::from_nanos(1),
         ] {
             assert_eq!(
-                client.update("node", &other, rtt),
+                client.update(&mut filter, &other, rtt),
                 Err(CoordinateError::RttOutOfRange)
             );
             assert_eq!(client.distance_to(&other), before);
         }
         // The bound itself and zero are fine.
-        assert!(client.update("node", &other, MAX_RTT).is_ok());
-        assert!(client.update("node", &other, Duration::ZERO).is_ok());
+        assert!(client.update(&mut filter, &other, MAX_RTT).is_ok());
+        assert!(client.update(&mut filter, &other, Duration::ZERO).is_ok());
         assert!(is_valid(client.coordinate()));
     }
 
@@ -702,23 +708,20 @@ mod tests {
     }
 
     #[test]
-    fn latency_filter_takes_the_median_per_node() {
-        let mut client = VivaldiClient::new(VivaldiConfig::default(), 0);
-        let mut f = |node: &str, rtt: f64, want: f64| {
-            assert_close(client.latency_filter(node, rtt), want);
-        };
-        f("alice", 0.201, 0.201);
-        f("alice", 0.200, 0.201);
-        f("alice", 0.207, 0.201);
+    fn latency_filter_takes_the_median_of_the_last_three() {
+        let keep = VivaldiConfig::default().latency_filter_size;
+        let mut alice = LatencyFilter::default();
+        let mut f = |rtt: f64, want: f64| assert_close(alice.median_with(rtt, keep), want);
+        f(0.201, 0.201);
+        f(0.200, 0.201);
+        f(0.207, 0.201);
         // The glitch is filtered out and never reaches Vivaldi.
-        f("alice", 1.9, 0.207);
-        f("alice", 0.203, 0.207);
-        f("alice", 0.199, 0.203);
-        f("alice", 0.211, 0.203);
-        f("bob", 0.310, 0.310);
-        client.forget_node("alice");
-        assert_close(client.latency_filter("alice", 0.888), 0.888);
-        assert_eq!(client.latency_samples["bob"].len(), 1);
+        f(1.9, 0.207);
+        f(0.203, 0.207);
+        f(0.199, 0.203);
+        f(0.211, 0.203);
+        assert_eq!(alice.samples.len(), 3);
+        assert_close(LatencyFilter::default().median_with(0.310, keep), 0.310);
     }
 
     #[test]
@@ -727,21 +730,29 @@ mod tests {
             latency_filter_size: 0,
             ..VivaldiConfig::default()
         };
-        let mut client = VivaldiClient::new(config, 0);
-        assert_eq!(client.latency_filter("a", 0.3), 0.3);
-        assert_eq!(client.latency_filter("a", 0.1), 0.1);
+        let mut client = VivaldiClient::new(config.clone(), 0);
+        let mut a = LatencyFilter::default();
+        let other = coord_at(&config, &vec![0.0; config.dimensionality]);
+        client
+            .update(&mut a, &other, Duration::from_millis(300))
+            .unwrap();
+        client
+            .update(&mut a, &other, Duration::from_millis(100))
+            .unwrap();
+        assert_eq!(a.samples, [0.1]);
     }
 
     #[test]
     fn invalid_or_alien_coordinates_are_refused_and_poison_is_reset() {
         let config = config_dims(3);
         let mut client = VivaldiClient::new(config.clone(), 0);
+        let mut filter = LatencyFilter::default();
         let rtt = Duration::from_millis(250);
 
         let mut other = new_coordinate(&config);
         other.vec.as_mut().unwrap()[0] = f64::NAN;
         assert_eq!(
-            client.update("node", &other, rtt),
+            client.update(&mut filter, &other, rtt),
             Err(CoordinateError::Invalid)
         );
         assert!(is_valid(client.coordinate()));
@@ -753,7 +764,7 @@ mod tests {
 
         other.vec = Some(vec![0.0; 6]);
         assert_eq!(
-            client.update("node", &other, rtt),
+            client.update(&mut filter, &other, rtt),
             Err(CoordinateError::Dimensionality)
         );
         assert_eq!(
@@ -761,7 +772,7 @@ mod tests {
             Err(CoordinateError::Dimensionality)
         );
         assert_eq!(
-            client.update("node", &Coordinate::default(), rtt),
+            client.update(&mut filter, &Coordinate::default(), rtt),
             Err(CoordinateError::Dimensionality)
         );
         assert!(is_valid(client.coordinate()));
@@ -769,7 +780,7 @@ mod tests {
         // Poison the internal state: the next update resets and counts it.
         client.coord.vec.as_mut().unwrap()[0] = f64::NAN;
         let c = client
-            .update("node", &new_coordinate(&config), rtt)
+            .update(&mut filter, &new_coordinate(&config), rtt)
             .unwrap();
         assert!(is_valid(c));
         assert_eq!(client.resets(), 1);
@@ -790,13 +801,14 @@ mod tests {
     #[test]
     fn zero_dimensions_and_extreme_inputs_do_not_panic() {
         let mut client = VivaldiClient::new(config_dims(0), 3);
+        let mut filter = LatencyFilter::default();
         let peer = Coordinate {
             height: 0.01,
             ..new_coordinate(&config_dims(0))
         };
         for _ in 0..50 {
             client
-                .update("peer", &peer, Duration::from_millis(30))
+                .update(&mut filter, &peer, Duration::from_millis(30))
                 .unwrap();
         }
         // Only the adjustment can learn here, and it takes half of the residual (the peer's
@@ -815,7 +827,7 @@ mod tests {
                 vec: Some(vec![huge, -huge]),
             };
             client
-                .update("x", &other, Duration::from_millis(5))
+                .update(&mut filter, &other, Duration::from_millis(5))
                 .unwrap();
             assert!(is_valid(client.coordinate()));
             let _ = client.distance_to(&other);
@@ -829,6 +841,7 @@ mod tests {
             ..config_dims(1)
         };
         let mut client = VivaldiClient::new(config.clone(), 0);
+        let mut filter = LatencyFilter::default();
         let other = coord_at(&config, &[0.05]);
         let mut residuals = vec![];
         for _ in 0..5 {
@@ -838,7 +851,7 @@ mod tests {
             probe.update_vivaldi(&other, rtt);
             residuals.push(rtt - raw_distance(&probe.coord, &other));
             client
-                .update("n", &other, Duration::from_millis(20))
+                .update(&mut filter, &other, Duration::from_millis(20))
                 .unwrap();
             let last: f64 = residuals.iter().rev().take(2).sum();
             assert_close(client.coordinate().adjustment, last / 4.0);
@@ -851,7 +864,12 @@ mod tests {
             },
             0,
         );
-        off.update("n", &other, Duration::from_millis(20)).unwrap();
+        off.update(
+            &mut LatencyFilter::default(),
+            &other,
+            Duration::from_millis(20),
+        )
+        .unwrap();
         assert_eq!(off.coordinate().adjustment, 0.0);
     }
 
@@ -930,13 +948,14 @@ mod tests {
     fn simulate(clients: &mut [VivaldiClient], truth: &Truth, cycles: usize, seed: u64) {
         let mut rng = SmallRng::seed_from_u64(seed);
         let nodes = clients.len();
+        let mut filters = vec![vec![LatencyFilter::default(); nodes]; nodes];
         for _ in 0..cycles {
             for i in 0..nodes {
                 let j = rng.random_range(0..nodes);
                 if j != i {
                     let other = clients[j].coordinate().clone();
                     clients[i]
-                        .update(&format!("node_{j}"), &other, truth[i][j])
+                        .update(&mut filters[i][j], &other, truth[i][j])
                         .unwrap();
                 }
             }
