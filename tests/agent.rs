@@ -7,11 +7,11 @@ mod reference;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use reference::{free_port, wait_until, Agent};
+use reference::{free_port, wait_until, Agent, Scratch};
 use serde_json::Value;
 
 fn ours() -> &'static Path {
@@ -23,12 +23,8 @@ fn loopback(port: u16) -> SocketAddr {
 }
 
 /// A fresh directory for one test's files.
-fn scratch(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("libserf-agent-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
+fn scratch(name: &str) -> Scratch {
+    Scratch::new(&format!("agent-test-{name}"))
 }
 
 fn run(bin: &Path, args: &[&str]) -> (Option<i32>, String) {

@@ -10,14 +10,14 @@ mod reference;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use reference::{free_port, wait_until, Agent};
+use reference::{free_port, wait_until, Agent, Scratch};
 use serf::agent::client::{ClientError, RpcClient};
 use serf::agent::frame::{self, ObjectReader};
 use serf::api::Stats;
@@ -46,11 +46,8 @@ fn key(b64: &str) -> Vec<u8> {
 }
 
 /// A fresh directory for one test's files.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("libserf-security-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
+fn scratch(name: &str) -> Scratch {
+    Scratch::new(&format!("security-{name}"))
 }
 
 fn mode(path: &Path) -> u32 {

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::reference::{scratch_with_handler, wait_until_every, Agent};
+use crate::reference::{scratch_with_handler, wait_until_every, Agent, Scratch};
 
 pub const GOSSIP_PORT: u16 = 7946;
 /// Cluster size of every scenario.
@@ -229,7 +229,7 @@ fi
 pub struct Cluster {
     pub bin: PathBuf,
     pub prefix: String,
-    pub dir: PathBuf,
+    pub dir: Scratch,
     pub agents: Vec<Option<Agent>>,
     handler: PathBuf,
     namespaces: Namespaces,
@@ -393,7 +393,6 @@ impl Drop for Cluster {
         for i in 0..self.agents.len() {
             self.kill(i);
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

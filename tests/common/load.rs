@@ -149,7 +149,7 @@ pub fn run(bin: &Path, prefix: &str) -> LoadOutcome {
             .collect(),
     };
     drop(agents);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir);
     outcome
 }
 

@@ -96,8 +96,14 @@ impl Agent {
         rpc: SocketAddr,
         extra: &[&str],
     ) -> Agent {
-        let log_path =
-            std::env::temp_dir().join(format!("libserf-agent-{name}-{}.log", gossip.port()));
+        // One file per agent started, so removing one never removes a restarted agent's.
+        static STARTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let seq = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log_path = std::env::temp_dir().join(format!(
+            "libserf-agent-{name}-{}-{}-{seq}.log",
+            gossip.port(),
+            std::process::id()
+        ));
         let log = std::fs::File::create(&log_path).expect("log file");
         let mut command = match wrapper.split_first() {
             Some((program, args)) => {
@@ -283,8 +289,12 @@ impl Agent {
 }
 
 impl Drop for Agent {
+    /// Stops the agent; its log stays behind only when the test is failing.
     fn drop(&mut self) {
         self.kill();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.log);
+        }
     }
 }
 
@@ -307,13 +317,39 @@ pub fn wait_until_every(limit: Duration, every: Duration, mut cond: impl FnMut()
     }
 }
 
-/// A fresh scratch directory `libserf-<name>-<pid>` under the temp directory, holding an
-/// executable `handler.sh` with `script` as its text. Returns (directory, script path).
-pub fn scratch_with_handler(name: &str, script: &str) -> (PathBuf, PathBuf) {
+/// A fresh directory `libserf-<name>-<pid>` under the temp directory, removed when dropped
+/// unless the test is failing (its files then help find out why).
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("libserf-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch directory");
+        Scratch(dir)
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// A [`Scratch`] directory holding an executable `handler.sh` with `script` as its text.
+/// Returns (directory, script path).
+pub fn scratch_with_handler(name: &str, script: &str) -> (Scratch, PathBuf) {
     use std::os::unix::fs::PermissionsExt;
-    let dir = std::env::temp_dir().join(format!("libserf-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch directory");
+    let dir = Scratch::new(name);
     let handler = dir.join("handler.sh");
     std::fs::write(&handler, script).expect("handler script");
     std::fs::set_permissions(&handler, std::fs::Permissions::from_mode(0o755))
