@@ -2,7 +2,8 @@
 //!
 //! Starts N nodes (`Serf::create`, LAN profile, 127.0.0.1:0, one protocol thread each), joins
 //! them in batches (each node joins 3 random nodes of earlier batches, the joins of one batch
-//! running in parallel), then measures:
+//! running in parallel; a batch starts once the nodes before it see each other alive, or after
+//! 20 s), then measures:
 //!
 //! * convergence: time until every node has seen N members alive. Counted from each node's
 //!   member events (join +n, failed/leave −n), which the bench must drain anyway so the bounded
@@ -38,6 +39,8 @@ use serf::serf::{Event, MemberEventType, MemberStatus};
 const JOIN_FANOUT: usize = 3;
 /// Threads running one batch's joins.
 const JOIN_WORKERS: usize = 8;
+/// Longest a batch waits for the nodes before it to see each other alive.
+const BATCH_SETTLE_CAP: Duration = Duration::from_secs(20);
 /// Observers whose member list is checked at convergence and whose counters are sampled.
 const SAMPLE: usize = 20;
 /// Gossip has settled when sampled nodes send at most this many packets per second each (idle:
@@ -367,7 +370,7 @@ fn main() {
         let join_errors = AtomicU64::new(0);
         let t_join = Instant::now();
         let mut first = 1;
-        let mut batch_times = Vec::new();
+        let (mut batch_times, mut batch_waits) = (Vec::new(), Vec::new());
         while first < n {
             let end = (first + p.batch).min(n);
             let tb = Instant::now();
@@ -393,14 +396,32 @@ fn main() {
                 }
             });
             batch_times.push(tb.elapsed());
+            // The next batch starts once the nodes so far see each other (or after a cap): a
+            // cluster grows as its news spreads, not faster than two cores can gossip it.
+            let so_far = end as i64 - 1 + self_events;
+            let tw = Instant::now();
+            while tw.elapsed() < BATCH_SETTLE_CAP
+                && tracker.alive[..end]
+                    .iter()
+                    .any(|a| a.load(Ordering::Relaxed) != so_far)
+            {
+                thread::sleep(Duration::from_millis(50));
+            }
+            batch_waits.push(tw.elapsed());
             first = end;
         }
         let joins_done = t_join.elapsed();
         println!(
-            "joins done in {joins_done:.2?} ({} batches, slowest {:.2?}, {} errors)",
+            "joins done in {joins_done:.2?} ({} batches, slowest {:.2?}, {} errors; waits for \
+             the batches so far to converge: longest {:.2?}, {} at the cap)",
             batch_times.len(),
             batch_times.iter().max().copied().unwrap_or_default(),
-            join_errors.load(Ordering::Relaxed)
+            join_errors.load(Ordering::Relaxed),
+            batch_waits.iter().max().copied().unwrap_or_default(),
+            batch_waits
+                .iter()
+                .filter(|w| **w >= BATCH_SETTLE_CAP)
+                .count(),
         );
 
         // ---- convergence
@@ -643,7 +664,8 @@ impl Report {
             "join scheme",
             format!(
                 "batches of {} nodes; each joins {JOIN_FANOUT} random nodes of earlier \
-                 batches; {JOIN_WORKERS} joins in parallel",
+                 batches; {JOIN_WORKERS} joins in parallel; a batch starts once the nodes \
+                 before it see each other alive (at most {BATCH_SETTLE_CAP:?} later)",
                 p.batch
             ),
             "",
