@@ -18,6 +18,7 @@ use super::awareness::Awareness;
 use super::broadcast::{Broadcast, BroadcastQueue, Recipient};
 use super::config::Config;
 use super::delegate::Delegate;
+use super::name_index::NameIndex;
 use super::node::{ip_from_bytes, ip_to_bytes, Node};
 use super::suspicion::{push_pull_scale, suspicion_timeout, Suspicion};
 use crate::wire::memberlist::keyring::random_nonce;
@@ -145,7 +146,7 @@ pub struct Memberlist {
     incarnation: u32,
     /// Every known node, self included, in probe order.
     nodes: Vec<Node>,
-    index: HashMap<GoString, usize>,
+    index: NameIndex,
     probe_index: usize,
     awareness: Awareness,
     broadcasts: BroadcastQueue,
@@ -196,7 +197,7 @@ impl Memberlist {
             seq_no: 0,
             incarnation: 0,
             nodes: Vec::new(),
-            index: HashMap::new(),
+            index: NameIndex::default(),
             probe_index: 0,
             finished_broadcasts: HashSet::new(),
             next_notify: 0,
@@ -237,7 +238,7 @@ impl Memberlist {
     }
 
     pub fn local_node(&self) -> &Node {
-        &self.nodes[self.index[&self.config.name]]
+        &self.nodes[self.local_index()]
     }
 
     /// Every known node, self included, dead and left ones until they are reaped.
@@ -246,7 +247,8 @@ impl Memberlist {
     }
 
     pub fn node(&self, name: &GoString) -> Option<&Node> {
-        self.index.get(name).map(|&i| &self.nodes[i])
+        let i = self.index.get(&self.nodes, name.as_bytes())?;
+        Some(&self.nodes[i])
     }
 
     /// Alive nodes, self included (Go `NumMembers`).
@@ -853,14 +855,17 @@ impl Memberlist {
     }
 
     fn reindex(&mut self) {
-        self.index = self
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.name.clone(), i))
-            .collect();
+        self.index.rebuild(&self.nodes);
+        let (index, nodes) = (&self.index, &self.nodes);
         self.suspicions
-            .retain(|name, _| self.index.contains_key(name));
+            .retain(|name, _| index.get(nodes, name.as_bytes()).is_some());
+    }
+
+    /// Where this node itself sits in the node list (always there).
+    fn local_index(&self) -> usize {
+        self.index
+            .get(&self.nodes, self.config.name.as_bytes())
+            .expect("the local node is always known")
     }
 
     // -----------------------------------------------------------------------------------------
@@ -1130,7 +1135,7 @@ impl Memberlist {
             return;
         }
         let mut updates_address = false;
-        let idx = match self.index.get(&a.node) {
+        let idx = match self.index.get(&self.nodes, a.node.as_bytes()) {
             None => {
                 // New nodes start dead at incarnation 0, then go through the normal update, at a
                 // random place in the probe order.
@@ -1146,13 +1151,10 @@ impl Memberlist {
                     self.rng.random_range(0..n)
                 };
                 self.nodes.push(node);
-                self.nodes.swap(offset, n);
-                let moved = self.nodes[n].name.clone();
-                self.index.insert(moved, n);
-                self.index.insert(a.node.clone(), offset);
+                self.index.push_at(&mut self.nodes, offset);
                 offset
             }
-            Some(&i) => {
+            Some(i) => {
                 let existing = &self.nodes[i];
                 if existing.addr != a.addr.0 || existing.port != a.port {
                     let reclaim = !self.config.dead_node_reclaim_time.is_zero()
@@ -1217,7 +1219,7 @@ impl Memberlist {
     }
 
     fn suspect_node(&mut self, now: Instant, s: &Suspect) {
-        let Some(&idx) = self.index.get(&s.node) else {
+        let Some(idx) = self.index.get(&self.nodes, s.node.as_bytes()) else {
             return;
         };
         if s.incarnation < self.nodes[idx].incarnation {
@@ -1294,7 +1296,7 @@ impl Memberlist {
     }
 
     fn dead_node(&mut self, now: Instant, x: &Dead, notify: Option<u64>, d: &mut impl Delegate) {
-        let Some(&idx) = self.index.get(&x.node) else {
+        let Some(idx) = self.index.get(&self.nodes, x.node.as_bytes()) else {
             return;
         };
         if x.incarnation < self.nodes[idx].incarnation {
@@ -1332,7 +1334,7 @@ impl Memberlist {
         }
         self.awareness.apply_delta(1);
         let me = self.local_node().clone();
-        let idx = self.index[&self.config.name];
+        let idx = self.local_index();
         self.nodes[idx].incarnation = inc;
         let alive = Alive {
             incarnation: inc,

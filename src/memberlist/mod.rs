@@ -7,6 +7,7 @@ mod config;
 mod core;
 mod delegate;
 pub mod machine;
+mod name_index;
 mod node;
 pub mod suspicion;
 
