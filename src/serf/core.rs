@@ -19,6 +19,7 @@ use super::internal::{self, KeyOp, CONFLICT_QUERY, INTERNAL_PREFIX};
 use super::lamport::LamportClock;
 use super::member::Tags;
 use super::member::{Member, MemberStatus};
+use super::name_table::{NameTable, Named};
 use super::query::{self, Collector, KeyAggregate, Pending, Purpose, QueryParams, QueryUpdate};
 use super::snapshot::{ClockRecorder, Record, CLOCK_UPDATE_INTERVAL};
 use super::vivaldi::{self, LatencyFilter, VivaldiClient, VivaldiConfig};
@@ -141,6 +142,12 @@ struct MemberState {
     rtts: LatencyFilter,
 }
 
+impl Named for MemberState {
+    fn name(&self) -> &str {
+        &self.member.name
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum IntentKind {
     Join,
@@ -182,9 +189,7 @@ struct State {
     clock: LamportClock,
     event_clock: LamportClock,
     query_clock: LamportClock,
-    /// Boxed: a table of a thousand members has 2,048 slots, and an empty slot then costs a
-    /// pointer instead of a whole member.
-    members: HashMap<String, Box<MemberState>>,
+    members: NameTable<MemberState>,
     recent_intents: HashMap<String, Intent>,
     intents: BroadcastQueue,
     next_notify: u64,
@@ -325,7 +330,7 @@ impl Serf {
             clock,
             event_clock,
             query_clock,
-            members: HashMap::new(),
+            members: NameTable::default(),
             recent_intents: HashMap::new(),
             intents: BroadcastQueue::new(config.memberlist.retransmit_mult),
             next_notify: 0,
@@ -446,7 +451,8 @@ impl Serf {
     }
 
     pub fn local_member(&self) -> Member {
-        self.state.members[&self.state.name].member.clone()
+        let me = self.state.members.get(&self.state.name);
+        me.expect("we are a member").member.clone()
     }
 
     pub fn tags(&self) -> &Tags {
@@ -1674,8 +1680,8 @@ impl State {
     fn local_state(&self) -> Vec<u8> {
         let status_ltimes = self
             .members
-            .iter()
-            .map(|(name, m)| (GoString::from(name.as_str()), m.status_ltime))
+            .values()
+            .map(|m| (GoString::from(m.member.name.as_str()), m.status_ltime))
             .collect();
         let left_members = self
             .members
@@ -1896,7 +1902,7 @@ impl Delegate for State {
                         state.member.status = MemberStatus::Leaving;
                     }
                 }
-                self.members.insert(name.clone(), Box::new(state));
+                self.members.insert(state);
             }
             Some(m) => {
                 let failed_for = m.leave_time.map(|t| now.saturating_duration_since(t));
@@ -1912,7 +1918,7 @@ impl Delegate for State {
         }
         self.counters.member_joins += 1;
         metrics::counter!("serf.member.join").increment(1);
-        let member = self.members[&name].member.clone();
+        let member = self.members.get(&name).expect("just added").member.clone();
         self.emit(now, MemberEventType::Join, member);
     }
 

@@ -9,6 +9,7 @@ mod event;
 mod internal;
 mod lamport;
 mod member;
+mod name_table;
 mod query;
 pub mod snapshot;
 mod vivaldi;
