@@ -224,10 +224,7 @@ fn bench_broadcast(c: &mut Criterion) {
     // compound header, 2 bytes of overhead per message.
     let limit = 1400 - compound::HEADER_OVERHEAD;
     let live_peers = || NODES - 1;
-    let to = Recipient {
-        addr: SocketAddr::from(([127, 0, 0, 2], 7946)),
-        live_peers: &live_peers,
-    };
+    let to = Recipient::new(SocketAddr::from(([127, 0, 0, 2], 7946)), &live_peers);
     group.bench_function("select_packet_of_1000", |b| {
         b.iter_batched_ref(
             || full.clone(),

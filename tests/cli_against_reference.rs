@@ -9,11 +9,11 @@
 mod reference;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use reference::{binary, free_port, wait_until, Agent};
+use reference::{binary, free_port, wait_until, Agent, Scratch};
 use serde_json::Value;
 
 /// The longest any single CLI run may take (queries wait out their timeout).
@@ -21,28 +21,6 @@ const RUN_LIMIT: Duration = Duration::from_secs(60);
 
 fn ours() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_serf"))
-}
-
-/// A fresh directory for one test's files, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("libserf-cli-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("scratch dir");
-        Scratch(dir)
-    }
-
-    fn join(&self, file: &str) -> PathBuf {
-        self.0.join(file)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// What one CLI run produced.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use reference::{wait_until, Agent};
+use reference::{wait_until, Agent, Scratch};
 use serf::serf::{Event, KeyOp, MemberStatus, QueryParams, QueryUpdate};
 use serf::{Options, Serf};
 
@@ -49,13 +49,6 @@ fn libserf(name: &str, keys: Vec<Vec<u8>>) -> Serf {
     Serf::create(options).expect("start a libserf node")
 }
 
-fn tempdir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("libserf-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
 /// Waits for an event matching `pred` on a libserf node.
 fn expect_event(
     serf: &Serf,
@@ -75,7 +68,7 @@ fn expect_event(
 
 #[test]
 fn user_events_and_queries_cross_both_ways() {
-    let dir = tempdir("events");
+    let dir = Scratch::new("events");
     let script = handler(&dir);
     let a = Agent::start(
         "ref-ev-a",
@@ -255,7 +248,6 @@ fn user_events_and_queries_cross_both_ways() {
     );
     lib.leave().expect("leave");
     lib.shutdown().expect("shutdown");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -304,7 +296,7 @@ fn key_rotation_from_either_side() {
 
 #[test]
 fn snapshots_written_by_either_side_are_read_by_the_other() {
-    let dir = tempdir("snap");
+    let dir = Scratch::new("snap");
     let a = Agent::start("ref-snap-a", &[]);
 
     // libserf writes a snapshot; the reference agent restarts from it in the node's place.
@@ -380,5 +372,4 @@ fn snapshots_written_by_either_side_are_read_by_the_other() {
         "an event from before the restart was delivered again"
     );
     lib.shutdown().expect("shutdown");
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use reference::{wait_until, Agent};
+use reference::{wait_until, Agent, Scratch};
 use serf::serf::{Event, MemberStatus};
 use serf::{Options, Serf};
 
@@ -205,9 +205,7 @@ fn measure(agents: &[Agent], lib: Option<&LibNodes>, dir: &Path, tag: &str) -> (
 
 #[test]
 fn mixed_and_reference_clusters_of_ten() {
-    let dir = std::env::temp_dir().join(format!("libserf-timing-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = Scratch::new("timing");
     let script = handler(&dir);
 
     let reference = start_agents(SIZE, &script, "all");
@@ -232,5 +230,4 @@ fn mixed_and_reference_clusters_of_ten() {
         ref_query * 1000.0,
         mixed_query * 1000.0
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

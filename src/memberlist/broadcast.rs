@@ -12,6 +12,7 @@
 //! leave another never hearing it (a 3-node cluster on the local profile lost about one query in
 //! 500 that way).
 
+use std::cell::Cell;
 use std::cmp::Reverse;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
@@ -31,21 +32,35 @@ pub struct Broadcast {
 }
 
 /// The peer a packet is for, so that a message's copies go to peers that have not had one.
-#[derive(Clone, Copy)]
+/// One per packet, shared by every queue that fills it.
 pub struct Recipient<'a> {
-    pub addr: SocketAddr,
-    /// How many live peers the sender knows. Asked only when a message would repeat, and at most
-    /// once per packet: counting them is a walk over the member list.
-    pub live_peers: &'a dyn Fn() -> usize,
-}
-
-impl Recipient<'_> {
     /// A compact stand-in for the address in a message's list of recipients. A collision
     /// between two peers only makes one of them wait for a later packet.
-    fn id(&self) -> u64 {
+    id: u64,
+    /// How many live peers the sender knows: a walk over the member list, so taken only when a
+    /// message would repeat, and then once for the whole packet.
+    count_live_peers: &'a dyn Fn() -> usize,
+    live_peers: Cell<Option<usize>>,
+}
+
+impl<'a> Recipient<'a> {
+    pub fn new(addr: SocketAddr, count_live_peers: &'a dyn Fn() -> usize) -> Self {
         let mut h = DefaultHasher::new();
-        self.addr.hash(&mut h);
-        h.finish()
+        addr.hash(&mut h);
+        Recipient {
+            id: h.finish(),
+            count_live_peers,
+            live_peers: Cell::new(None),
+        }
+    }
+
+    fn live_peers(&self) -> usize {
+        let n = self
+            .live_peers
+            .get()
+            .unwrap_or_else(|| (self.count_live_peers)());
+        self.live_peers.set(Some(n));
+        n
     }
 }
 
@@ -135,8 +150,7 @@ impl BroadcastQueue {
             return Vec::new();
         };
         let mut tier = first.transmits;
-        let recipient = to.id();
-        let mut live_peers = None;
+        let recipient = to.id;
         // The last entry passed over: the walk goes on after it.
         let mut passed: Option<Slot> = None;
         let mut used = 0usize;
@@ -165,9 +179,7 @@ impl BroadcastQueue {
                 tier = slot.transmits;
                 continue;
             }
-            if queued.sent_to.contains(&recipient)
-                && queued.sent_to.len() < *live_peers.get_or_insert_with(|| (to.live_peers)())
-            {
+            if queued.sent_to.contains(&recipient) && queued.sent_to.len() < to.live_peers() {
                 passed = Some(slot);
                 continue;
             }
@@ -278,10 +290,7 @@ mod tests {
 
     /// Messages for a packet, as Go's queue picks them: no peer counts as having had any.
     fn get(q: &mut BroadcastQueue, overhead: usize, limit: usize, nodes: usize) -> Vec<Vec<u8>> {
-        let to = Recipient {
-            addr: SocketAddr::from(([127, 0, 0, 1], 1)),
-            live_peers: &no_live_peers,
-        };
+        let to = Recipient::new(SocketAddr::from(([127, 0, 0, 1], 1)), &no_live_peers);
         q.get_broadcasts(overhead, limit, nodes, &to)
     }
 
@@ -491,9 +500,8 @@ mod tests {
         fn one() -> usize {
             1
         }
-        let to = |port: u16, live_peers: &'static dyn Fn() -> usize| Recipient {
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            live_peers,
+        let to = |port: u16, live_peers: &'static dyn Fn() -> usize| {
+            Recipient::new(SocketAddr::from(([127, 0, 0, 1], port)), live_peers)
         };
         // 2 transmits, 2 live peers: the second copy skips a and goes to b.
         let mut q = BroadcastQueue::new(2);
@@ -611,10 +619,7 @@ mod tests {
                 // Five peers, of which the sender counts 0 (Go's walk) to 5 as live.
                 let (port, live) = (1 + rand(5) as u16, rand(6) as usize);
                 let count = || live;
-                let to = Recipient {
-                    addr: SocketAddr::from(([127, 0, 0, 1], port)),
-                    live_peers: &count,
-                };
+                let to = Recipient::new(SocketAddr::from(([127, 0, 0, 1], port)), &count);
                 let got = q.get_broadcasts(packet.0, packet.1, packet.2, &to);
                 let (want, finished) = reference_get(&mut model, mult, packet, (port, live));
                 assert_eq!(got, want);

@@ -1371,10 +1371,7 @@ impl Memberlist {
                 })
                 .count()
         };
-        let to = Recipient {
-            addr: to,
-            live_peers: &live_peers,
-        };
+        let to = Recipient::new(to, &live_peers);
         let mut out = self
             .broadcasts
             .get_broadcasts(overhead, limit, nodes.len(), &to);

@@ -34,14 +34,14 @@ impl<T: Named> NameTable<T> {
     }
 
     pub fn get(&self, name: &str) -> Option<&T> {
-        let found = self.table.find(self.hash(name), |v| v.name() == name)?;
-        Some(found)
+        let found = self.table.find(self.hash(name), |v| v.name() == name);
+        found.map(|v| &**v)
     }
 
     pub fn get_mut(&mut self, name: &str) -> Option<&mut T> {
         let hash = self.hash(name);
-        let found = self.table.find_mut(hash, |v| v.name() == name)?;
-        Some(found)
+        let found = self.table.find_mut(hash, |v| v.name() == name);
+        found.map(|v| &mut **v)
     }
 
     pub fn contains_key(&self, name: &str) -> bool {
