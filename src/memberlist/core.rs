@@ -7,7 +7,8 @@
 //! behaviour this follows message for message.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::net::SocketAddr;
+use std::io::Write as _;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use rand::rngs::SmallRng;
@@ -597,28 +598,33 @@ impl Memberlist {
                 checked += 1;
                 continue;
             }
-            let target = node.name.clone();
-            self.probe_node(now, &target, d);
+            self.probe_node(now, self.probe_index - 1, d);
             return;
         }
     }
 
-    fn probe_node(&mut self, now: Instant, target: &GoString, d: &mut impl Delegate) {
-        let Some(node) = self.node(target).cloned() else {
-            return;
-        };
+    /// Probes `self.nodes[index]`, reading only what the probe needs from it (one probe per
+    /// interval is an idle node's main work).
+    fn probe_node(&mut self, now: Instant, index: usize, d: &mut impl Delegate) {
+        let node = &self.nodes[index];
         let Some(addr) = node.socket_addr() else {
             return;
         };
+        let (name, alive, incarnation, protocol_max) = (
+            node.name.clone(),
+            node.state == NodeState::Alive,
+            node.incarnation,
+            node.protocol_max(),
+        );
         let interval = self.awareness.scale_timeout(self.config.probe_interval);
         if interval > self.config.probe_interval {
             self.stats.degraded_probes += 1;
             metrics::counter!("memberlist.degraded.probe").increment(1);
         }
         let seq = self.next_seq_no();
-        let ping = self.ping_to(seq, &node.name);
+        let ping = self.ping_to(seq, &name);
         self.probe = Some(Probe {
-            target: node.name.clone(),
+            target: name.clone(),
             seq,
             sent: now,
             ack_deadline: now + self.config.probe_timeout,
@@ -628,20 +634,20 @@ impl Memberlist {
             nacks: 0,
         });
         let dialect = self.config.wire.dialect;
-        if node.state == NodeState::Alive {
+        if alive {
             self.send_msg(addr, Message::Ping(ping).encode(dialect), d);
         } else {
             // A suspect node gets the accusation with the probe, so it can refute.
             let suspect = Suspect {
-                incarnation: node.incarnation,
-                node: node.name.clone(),
+                incarnation,
+                node: name,
                 from: self.config.name.clone(),
             };
             let parts = [
                 Message::Ping(ping).encode(dialect),
                 Message::Suspect(suspect).encode(dialect),
             ];
-            self.raw_send(addr, Some(node.protocol_max()), compound::encode(&parts));
+            self.raw_send(addr, Some(protocol_max), compound::encode(&parts));
         }
     }
 
@@ -706,8 +712,8 @@ impl Memberlist {
         if let Some(probe) = self.probe.as_ref().filter(|p| p.seq == ack.seq_no) {
             if !probe.indirect {
                 let rtt = now.saturating_duration_since(probe.sent);
-                if let Some(node) = self.node(&probe.target).cloned() {
-                    d.notify_ping_complete(&node, rtt, ack.payload.as_deref().unwrap_or_default());
+                if let Some(node) = self.node(&probe.target) {
+                    d.notify_ping_complete(node, rtt, ack.payload.as_deref().unwrap_or_default());
                 }
             }
             self.finish_probe(now, true, d);
@@ -749,17 +755,14 @@ impl Memberlist {
         let Some(target) = self.node(&target_name).cloned() else {
             return;
         };
-        let me = self.config.name.clone();
-        let peers = self.random_nodes(self.config.indirect_checks, |n| {
-            n.name == me || n.name == target.name || n.state != NodeState::Alive
+        let peers = self.random_peers(self.config.indirect_checks, |n| {
+            n.name == target.name || n.state != NodeState::Alive
         });
+        let me = self.config.name.clone();
         let adv = self.config.advertise;
         let mut expected_nacks = 0;
-        for peer in peers {
-            let Some(addr) = peer.socket_addr() else {
-                continue;
-            };
-            let nack = peer.protocol_max() >= 4;
+        for Peer { addr, protocol_max } in peers {
+            let nack = protocol_max >= 4;
             expected_nacks += nack as usize;
             let ind = IndirectPing {
                 seq_no: seq,
@@ -881,7 +884,6 @@ impl Memberlist {
     /// `on_time`: the round may add [`Config::gossip_backlog_nodes`] peers.
     fn gossip(&mut self, now: Instant, on_time: bool, d: &mut impl Delegate) {
         self.stats.gossip_rounds += 1;
-        let me = self.config.name.clone();
         let dead_time = self.config.gossip_to_the_dead_time;
         let base = self.config.gossip_nodes;
         let most = base
@@ -890,22 +892,16 @@ impl Memberlist {
             } else {
                 0
             };
-        let peers = self.random_nodes(most, |n| {
-            n.name == me
-                || match n.state {
-                    NodeState::Alive | NodeState::Suspect => false,
-                    NodeState::Dead => now.saturating_duration_since(n.state_change) > dead_time,
-                    NodeState::Left => true,
-                }
+        let peers = self.random_peers(most, |n| match n.state {
+            NodeState::Alive | NodeState::Suspect => false,
+            NodeState::Dead => now.saturating_duration_since(n.state_change) > dead_time,
+            NodeState::Left => true,
         });
         let avail = self.config.udp_buffer_size
             - compound::HEADER_OVERHEAD
             - label::overhead(&self.config.wire.label)
             - self.encrypt_overhead();
-        for (i, peer) in peers.iter().enumerate() {
-            let Some(addr) = peer.socket_addr() else {
-                continue;
-            };
+        for (i, &Peer { addr, protocol_max }) in peers.iter().enumerate() {
             let mut msgs = self.get_broadcasts(compound::PART_OVERHEAD, avail, addr, d);
             let used: usize = msgs.iter().map(|m| m.len() + compound::PART_OVERHEAD).sum();
             let payload = match msgs.len() {
@@ -914,7 +910,7 @@ impl Memberlist {
                 1 => msgs.pop().expect("one message"),
                 _ => compound::encode(&msgs),
             };
-            self.raw_send(addr, Some(peer.protocol_max()), payload);
+            self.raw_send(addr, Some(protocol_max), payload);
             // Past the usual peers, go on only while there is more than a packet's worth.
             if i + 1 >= base && used * 10 < avail * 9 {
                 return;
@@ -923,9 +919,8 @@ impl Memberlist {
     }
 
     fn periodic_push_pull(&mut self, now: Instant, d: &mut impl Delegate) {
-        let me = self.config.name.clone();
-        let peer = self.random_nodes(1, |n| n.name == me || n.state != NodeState::Alive);
-        if let Some(addr) = peer.first().and_then(Node::socket_addr) {
+        let peer = self.random_peers(1, |n| n.state != NodeState::Alive);
+        if let Some(&Peer { addr, .. }) = peer.first() {
             self.open_push_pull(now, addr, None, d);
         }
     }
@@ -1410,8 +1405,9 @@ impl Memberlist {
     /// destination given only by address is looked up by a node named after its IP.
     fn raw_send(&mut self, to: SocketAddr, protocol_max: Option<u8>, payload: Vec<u8>) {
         let pmax = protocol_max.or_else(|| {
-            self.node(&GoString::from(to.ip().to_string()))
-                .map(Node::protocol_max)
+            let mut text = [0u8; 45];
+            let i = self.index.get(&self.nodes, ip_text(to.ip(), &mut text))?;
+            Some(self.nodes[i].protocol_max())
         });
         let with_crc = pmax.is_some_and(|p| p >= 5);
         let datagram = packet::encode(&self.config.wire, &payload, with_crc, random_nonce);
@@ -1495,12 +1491,16 @@ impl Memberlist {
         self.next_notify
     }
 
-    /// Up to `k` distinct random nodes not excluded by `skip`: 3n random draws, as Go does,
-    /// then, where those left eligible nodes out, a walk from a random place that adds them.
-    /// Go stops at the draws, so a gossip round in a 3-node cluster skips a peer 2.6 % of the
-    /// time; here a round reaches every peer it has room for.
-    fn random_nodes(&mut self, k: usize, skip: impl Fn(&Node) -> bool) -> Vec<Node> {
+    /// Up to `k` distinct random peers (never this node) not excluded by `skip`: 3n random
+    /// draws, as Go does, then, where those left eligible nodes out, a walk from a random place
+    /// that adds them. Go stops at the draws, so a gossip round in a 3-node cluster skips a peer
+    /// 2.6 % of the time; here a round reaches every peer it has room for. Only where to reach
+    /// each peer is returned: gossip draws up to 12 peers five times a second, and copying their
+    /// names and metadata was most of an idle node's work.
+    fn random_peers(&mut self, k: usize, skip: impl Fn(&Node) -> bool) -> Vec<Peer> {
         let n = self.nodes.len();
+        let me = &self.config.name;
+        let skip = |node: &Node| node.name == *me || skip(node);
         let mut picked: Vec<usize> = Vec::with_capacity(k);
         for _ in 0..3 * n {
             if picked.len() >= k {
@@ -1523,8 +1523,24 @@ impl Memberlist {
                 }
             }
         }
-        picked.into_iter().map(|i| self.nodes[i].clone()).collect()
+        picked
+            .into_iter()
+            .filter_map(|i| {
+                let node = &self.nodes[i];
+                Some(Peer {
+                    addr: node.socket_addr()?,
+                    protocol_max: node.protocol_max(),
+                })
+            })
+            .collect()
     }
+}
+
+/// Where to reach a randomly picked peer, and the newest protocol it speaks.
+#[derive(Debug, Clone, Copy)]
+struct Peer {
+    addr: SocketAddr,
+    protocol_max: u8,
 }
 
 /// Where to answer: the Source* fields when both are set, else the packet's source.
@@ -1533,6 +1549,15 @@ fn reply_addr(source_addr: &Option<Bytes>, source_port: u16, from: SocketAddr) -
         Some(ip) if source_port > 0 => SocketAddr::new(ip, source_port),
         _ => from,
     }
+}
+
+/// `ip` as text, written into `buf` (45 bytes fit any IPv6 address): every ping and ack is
+/// sent by address alone, and looking its node up by name must not cost an allocation.
+fn ip_text(ip: IpAddr, buf: &mut [u8; 45]) -> &[u8] {
+    let mut rest = &mut buf[..];
+    write!(rest, "{ip}").expect("an IP address fits in 45 bytes");
+    let len = 45 - rest.len();
+    &buf[..len]
 }
 
 fn vsn_array(v: &[u8]) -> [u8; 6] {
@@ -1571,6 +1596,22 @@ mod tests {
 
     struct Quiet;
     impl Delegate for Quiet {}
+
+    #[test]
+    fn ip_text_is_the_display_form_even_at_full_length() {
+        for ip in [
+            "127.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+            "::ffff:255.255.255.255",
+            "fe80::1:2:3:4",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            let mut buf = [0u8; 45];
+            assert_eq!(ip_text(ip, &mut buf), ip.to_string().as_bytes());
+        }
+    }
 
     fn wire(label: &[u8], key: Option<u8>) -> WireOptions {
         WireOptions {
