@@ -32,17 +32,28 @@ fn name(i: usize) -> String {
 }
 
 fn new_serf(world: &mut World, i: usize) -> Serf {
+    new_serf_with(world, i, |_| {})
+}
+
+/// Node `i` (LAN profile, a `role` tag), its config adjusted by `adjust`.
+fn new_serf_with(world: &mut World, i: usize, adjust: impl FnOnce(&mut Config)) -> Serf {
     let mut config = Config::new(Profile::Lan, &name(i), addr(i));
     let role = if i.is_multiple_of(2) { "web" } else { "db" };
     config.tags.insert("role".to_string(), role.to_string());
+    adjust(&mut config);
     let seed = world.node_seed();
     Serf::new(config, world.now(), seed).expect("valid config")
 }
 
 fn cluster(n: usize, seed: u64) -> World {
+    cluster_of(n, seed, new_serf)
+}
+
+/// `n` nodes made by `make`, each joining node 0.
+fn cluster_of(n: usize, seed: u64, make: impl Fn(&mut World, usize) -> Serf) -> World {
     let mut world = World::new(seed, Instant::now());
     for i in 0..n {
-        let serf = new_serf(&mut world, i);
+        let serf = make(&mut world, i);
         world.add(addr(i), serf);
         if i > 0 {
             world.with_machine(i, |s, now| s.join(now, &[addr(0)], false).expect("alive"));
@@ -123,6 +134,104 @@ fn graceful_leave_shows_left_and_kill_shows_failed() {
     assert!(
         status_everywhere(&world, 2, MemberStatus::Left, &[2, 4]),
         "seed {s}: left must stay left"
+    );
+}
+
+/// Short reap timeouts: Left members go after 20 s, Failed ones after 120 s; reaping and
+/// reconnecting run every 2 s.
+fn serf_with_short_timeouts(world: &mut World, i: usize) -> Serf {
+    new_serf_with(world, i, |config| {
+        config.reap_interval = Duration::from_secs(2);
+        config.reconnect_interval = Duration::from_secs(2);
+        config.tombstone_timeout = Duration::from_secs(20);
+        config.reconnect_timeout = Duration::from_secs(120);
+    })
+}
+
+fn known_nowhere(world: &World, of: usize) -> bool {
+    (0..world.len())
+        .filter(|&i| i != of && world.is_up(i))
+        .all(|i| world.machine(i).member(&name(of)).is_none())
+}
+
+#[test]
+fn departed_members_are_reaped_on_time_and_a_returning_one_is_reconnected() {
+    let s = seed(19);
+    let n = 6;
+    let mut world = cluster_of(n, s, serf_with_short_timeouts);
+    assert!(
+        world.run_until_cond(Duration::from_secs(20), |w| all_alive(w, n)),
+        "seed {s}"
+    );
+    // 1 leaves, 2 and 3 crash.
+    world.with_machine(1, |serf, now| serf.leave(now).expect("leave"));
+    world.run_until_cond(Duration::from_secs(10), |w| {
+        w.machine(1).status() == serf::serf::SerfStatus::Left
+    });
+    world.kill(1);
+    world.kill(2);
+    world.kill(3);
+    let gone = [1, 2, 3];
+    let sees_3_failed = |w: &World, i: usize| {
+        w.machine(i).member(&name(3)).map(|m| m.status) == Some(MemberStatus::Failed)
+    };
+    assert!(
+        world.run_until_cond(Duration::from_secs(30), |w| [0, 4, 5]
+            .iter()
+            .any(|&i| sees_3_failed(w, i))),
+        "seed {s}: 3 not failed"
+    );
+    // No observer's failure time for 3 is earlier than this.
+    let failed_at = world.elapsed();
+    assert!(
+        world.run_until_cond(Duration::from_secs(30), |w| {
+            status_everywhere(w, 1, MemberStatus::Left, &gone)
+                && status_everywhere(w, 2, MemberStatus::Failed, &gone)
+                && status_everywhere(w, 3, MemberStatus::Failed, &gone)
+        }),
+        "seed {s}: departures not seen"
+    );
+    // 2 comes back without joining anyone: the others' reconnect attempts find it.
+    let serf = serf_with_short_timeouts(&mut world, 2);
+    world.restart(2, serf);
+    assert!(
+        world.run_until_cond(Duration::from_secs(40), |w| status_everywhere(
+            w,
+            2,
+            MemberStatus::Alive,
+            &[1, 3]
+        )),
+        "seed {s}: the restarted node was not reconnected"
+    );
+    // The left one is reaped first (tombstone), the failed one after the reconnect timeout.
+    assert!(
+        world.run_until_cond(Duration::from_secs(30), |w| known_nowhere(w, 1)),
+        "seed {s}: left member not reaped"
+    );
+    let failed_for = world.elapsed() - failed_at;
+    assert!(
+        failed_for < Duration::from_secs(110),
+        "seed {s}: the test's own timing: {failed_for:?}"
+    );
+    assert!(
+        [0, 4, 5].iter().all(|&i| sees_3_failed(&world, i)),
+        "seed {s}: failed member reaped before its timeout"
+    );
+    // Watched by the nodes that saw it fail (the restarted one learned of it later).
+    assert!(
+        world.run_until_cond(Duration::from_secs(120), |w| [0, 4, 5]
+            .iter()
+            .all(|&i| w.machine(i).member(&name(3)).is_none())),
+        "seed {s}: failed member not reaped"
+    );
+    let reaped_after = world.elapsed() - failed_at;
+    assert!(
+        reaped_after >= Duration::from_secs(120),
+        "seed {s}: failed member reaped after {reaped_after:?}"
+    );
+    assert!(
+        status_everywhere(&world, 2, MemberStatus::Alive, &[1, 3]),
+        "seed {s}: the reconnected node was lost"
     );
 }
 

@@ -2,7 +2,7 @@
 //! intents, member statuses (alive, leaving, left, failed), tags in node meta, serf's push/pull
 //! state, the reaper and reconnects, graceful and forced leave.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
@@ -190,6 +190,10 @@ struct State {
     event_clock: LamportClock,
     query_clock: LamportClock,
     members: NameTable<MemberState>,
+    /// Names of the members failed or left (Go's `failedMembers` and `leftMembers`): reaping
+    /// and reconnecting look only at these, not at every member; ordered, so a seeded run
+    /// picks the same reconnect target every time.
+    departed: BTreeSet<String>,
     recent_intents: HashMap<String, Intent>,
     intents: BroadcastQueue,
     next_notify: u64,
@@ -331,6 +335,7 @@ impl Serf {
             event_clock,
             query_clock,
             members: NameTable::default(),
+            departed: BTreeSet::new(),
             recent_intents: HashMap::new(),
             intents: BroadcastQueue::new(config.memberlist.retransmit_mult),
             next_notify: 0,
@@ -1155,6 +1160,7 @@ impl State {
     }
 
     fn erase(&mut self, now: Instant, name: &str) {
+        self.departed.remove(name);
         if let Some(m) = self.members.remove(name) {
             self.emit(now, MemberEventType::Reap, m.member);
         }
@@ -1187,9 +1193,12 @@ impl State {
 
     fn reap(&mut self, now: Instant) {
         let expired: Vec<String> = self
-            .members
-            .values()
-            .filter(|m| {
+            .departed
+            .iter()
+            .filter(|name| {
+                let Some(m) = self.members.get(name) else {
+                    return false;
+                };
                 let timeout = match m.member.status {
                     MemberStatus::Failed => self.reconnect_timeout,
                     MemberStatus::Left => self.tombstone_timeout,
@@ -1198,7 +1207,7 @@ impl State {
                 m.leave_time
                     .is_some_and(|t| now.saturating_duration_since(t) > timeout)
             })
-            .map(|m| m.member.name.clone())
+            .cloned()
             .collect();
         for name in expired {
             self.erase(now, &name);
@@ -1210,21 +1219,18 @@ impl State {
 
     /// With probability failed/alive, one random failed member to try joining again.
     fn reconnect_target(&mut self) -> Option<SocketAddr> {
-        let failed: Vec<SocketAddr> = self
-            .members
-            .values()
+        let departed = self
+            .departed
+            .iter()
+            .filter_map(|name| self.members.get(name));
+        let failed: Vec<SocketAddr> = departed
             .filter(|m| m.member.status == MemberStatus::Failed)
             .map(|m| SocketAddr::new(m.member.addr, m.member.port))
             .collect();
         if failed.is_empty() {
             return None;
         }
-        let left = self
-            .members
-            .values()
-            .filter(|m| m.member.status == MemberStatus::Left)
-            .count();
-        let alive = (self.members.len() - failed.len() - left).max(1);
+        let alive = (self.members.len() - self.departed.len()).max(1);
         let probability = failed.len() as f64 / alive as f64;
         if self.rng.random::<f64>() > probability {
             return None;
@@ -1718,7 +1724,7 @@ impl Delegate for State {
         let Ok(Some(theirs)) = wire::decode_ack_payload(payload) else {
             return;
         };
-        let name = node.name.to_string_lossy();
+        let name = String::from_utf8_lossy(node.name.as_bytes());
         let before = client.coordinate().clone();
         let mut member = self.members.get_mut(&name);
         // A node memberlist knows and serf not yet: its sample counts alone.
@@ -1736,7 +1742,10 @@ impl Delegate for State {
                         .record(moved.as_secs_f64() * 1000.0);
                 }
                 if let Some(m) = member {
-                    m.coordinate = Some(Box::new(theirs));
+                    match &mut m.coordinate {
+                        Some(kept) => **kept = theirs,
+                        None => m.coordinate = Some(Box::new(theirs)),
+                    }
                 }
             }
             Err(_) => {
@@ -1914,6 +1923,7 @@ impl Delegate for State {
                 }
                 m.member = member;
                 m.leave_time = None;
+                self.departed.remove(&name);
             }
         }
         self.counters.member_joins += 1;
@@ -1939,6 +1949,7 @@ impl Delegate for State {
         m.member.status = status;
         m.leave_time = Some(now);
         let member = m.member.clone();
+        self.departed.insert(name.clone());
         if status == MemberStatus::Left {
             self.counters.member_leaves += 1;
             metrics::counter!("serf.member.left").increment(1);
