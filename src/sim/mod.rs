@@ -66,14 +66,51 @@ enum Delivery {
     },
 }
 
+/// A delivery waiting in the heap, ordered by its time and then by when it was scheduled, so
+/// that equal times keep their order and a run replays exactly.
+struct Scheduled {
+    at: Instant,
+    id: u64,
+    delivery: Delivery,
+}
+
+impl Scheduled {
+    fn key(&self) -> (Instant, u64) {
+        (self.at, self.id)
+    }
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Scheduled {}
+
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
 struct SimNode<M> {
     machine: M,
     addr: SocketAddr,
     up: bool,
     /// A starved node handles nothing (packets, timers) before this instant.
     paused_until: Option<Instant>,
-    /// Bumped whenever the node's next timeout is recomputed, to skip stale heap entries.
+    /// Bumped whenever the node's next timeout changes, to skip stale heap entries.
     timer_generation: u64,
+    /// The timeout the heap holds for this node (with `timer_generation`); most handling leaves
+    /// it as it was, and then nothing is pushed.
+    scheduled: Option<Instant>,
     /// Partition group; nodes in different groups cannot reach each other.
     group: u32,
 }
@@ -86,8 +123,7 @@ pub struct Sim<M: Machine> {
     seed: u64,
     nodes: Vec<SimNode<M>>,
     by_addr: HashMap<SocketAddr, usize>,
-    deliveries: BinaryHeap<Reverse<(Instant, u64)>>,
-    pending: HashMap<u64, Delivery>,
+    deliveries: BinaryHeap<Reverse<Scheduled>>,
     timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     next_delivery_id: u64,
     pub network: NetworkConditions,
@@ -108,7 +144,6 @@ impl<M: Machine> Sim<M> {
             nodes: Vec::new(),
             by_addr: HashMap::new(),
             deliveries: BinaryHeap::new(),
-            pending: HashMap::new(),
             timers: BinaryHeap::new(),
             next_delivery_id: 0,
             network: NetworkConditions::default(),
@@ -144,6 +179,7 @@ impl<M: Machine> Sim<M> {
             up: true,
             paused_until: None,
             timer_generation: 0,
+            scheduled: None,
             group: 0,
         });
         self.by_addr.insert(addr, i);
@@ -197,6 +233,7 @@ impl<M: Machine> Sim<M> {
         node.machine = machine;
         node.up = true;
         node.paused_until = None;
+        node.scheduled = None;
         self.after_handling(i);
     }
 
@@ -241,7 +278,7 @@ impl<M: Machine> Sim<M> {
                 }
                 next_check = self.now + self.check_interval;
             }
-            let next_delivery = self.deliveries.peek().map(|Reverse((t, _))| *t);
+            let next_delivery = self.deliveries.peek().map(|Reverse(s)| s.at);
             let next_timer = self.next_live_timer();
             let next = match (next_delivery, next_timer) {
                 (Some(a), Some((b, _))) => a.min(b),
@@ -255,11 +292,11 @@ impl<M: Machine> Sim<M> {
             }
             self.now = self.now.max(next);
             if next_delivery == Some(next) {
-                let Reverse((_, id)) = self.deliveries.pop().expect("peeked");
-                let delivery = self.pending.remove(&id).expect("scheduled delivery");
-                self.deliver(delivery);
+                let Reverse(scheduled) = self.deliveries.pop().expect("peeked");
+                self.deliver(scheduled.delivery);
             } else if let Some((_, i)) = next_timer {
                 self.timers.pop();
+                self.nodes[i].scheduled = None;
                 let now = self.now;
                 self.nodes[i].machine.handle_timeout(now);
                 self.after_handling(i);
@@ -270,9 +307,13 @@ impl<M: Machine> Sim<M> {
     /// The earliest timer that is still current, discarding stale ones.
     fn next_live_timer(&mut self) -> Option<(Instant, usize)> {
         while let Some(&Reverse((t, i, generation))) = self.timers.peek() {
-            let node = &self.nodes[i];
-            if node.up && node.timer_generation == generation {
-                return Some((t, i));
+            let node = &mut self.nodes[i];
+            if node.timer_generation == generation {
+                if node.up {
+                    return Some((t, i));
+                }
+                // A crashed node's timer: gone, so a restart schedules afresh.
+                node.scheduled = None;
             }
             self.timers.pop();
         }
@@ -391,11 +432,16 @@ impl<M: Machine> Sim<M> {
             }
         }
         let node = &mut self.nodes[i];
-        node.timer_generation += 1;
-        if let Some(t) = node.machine.poll_timeout() {
-            let t = node.paused_until.map_or(t, |p| t.max(p));
-            self.timers
-                .push(Reverse((t.max(self.now), i, node.timer_generation)));
+        let next = node
+            .machine
+            .poll_timeout()
+            .map(|t| node.paused_until.map_or(t, |p| t.max(p)).max(self.now));
+        if next != node.scheduled {
+            node.timer_generation += 1;
+            node.scheduled = next;
+            if let Some(t) = next {
+                self.timers.push(Reverse((t, i, node.timer_generation)));
+            }
         }
     }
 
@@ -412,7 +458,7 @@ impl<M: Machine> Sim<M> {
     fn schedule_at(&mut self, at: Instant, delivery: Delivery) {
         let id = self.next_delivery_id;
         self.next_delivery_id += 1;
-        self.pending.insert(id, delivery);
-        self.deliveries.push(Reverse((at, id)));
+        self.deliveries
+            .push(Reverse(Scheduled { at, id, delivery }));
     }
 }
