@@ -66,9 +66,13 @@ check-header:
 # runs our `serf` and the reference agent through the same CLI; nothing runs concurrently.
 BENCH_PARTS := micro density simulator cluster faults load
 # Built with the `dist` profile (fat LTO), as `make dist` builds what is shipped.
-bench: build reference
+# Every part is built first, in one cargo run, so the links proceed in parallel; codec's results
+# go into protocol's summary table when they are from this run (BENCH_SINCE).
+BENCHES := codec protocol density simulator cluster faults load
+bench: reference
 	rm -rf target/bench && mkdir -p target/bench
-	$(CARGO) bench --profile dist --bench codec --bench protocol
+	$(CARGO) bench --profile dist --no-run $(BENCHES:%=--bench %)
+	BENCH_SINCE=$$(date +%s) $(CARGO) bench --profile dist --bench codec --bench protocol
 	$(CARGO) bench --profile dist --bench density
 	$(CARGO) bench --profile dist --bench simulator
 	$(CARGO) bench --profile dist --bench cluster

@@ -12,8 +12,10 @@
 //!    parallel batches);
 //! 2. **join**: from the last launch until every sampled observer lists N members `alive`
 //!    (`serf members -format=json -status=alive`);
-//! 3. after a settle time, an **idle window**: CPU (utime+stime from `/proc/<pid>/stat`), RSS
-//!    (`VmRSS`), and UDP packets/bytes sent from the gossip port (an `AF_PACKET` socket inside
+//! 3. after a settle time, an **idle window**: CPU (on-CPU ns of every thread,
+//!    `/proc/<pid>/task/*/schedstat`), RSS (`VmRSS`), PSS (`smaps_rollup`: shared pages such as
+//!    the binary's and libc's divided among the processes mapping them), and UDP
+//!    packets/bytes sent from the gossip port (an `AF_PACKET` socket inside
 //!    the namespace, counting outgoing IPv4 UDP datagrams with source port 7946 per source
 //!    address, so every agent is accounted the same way whichever implementation it is);
 //! 4. **user events** (`serf event -coalesce=false bench<k>`), one per second from rotating
@@ -181,7 +183,7 @@ impl Config {
                 batch_pause: Duration::from_millis(200),
                 join_timeout: Duration::from_secs(60),
                 settle: Duration::from_secs(5),
-                idle: Duration::from_secs(20),
+                idle: Duration::from_secs(10),
                 events: 5,
                 event_spacing: Duration::from_secs(1),
                 event_tail: Duration::from_secs(10),
@@ -603,6 +605,7 @@ struct RunResult {
     leave: Cell,
     cpu: Cell,
     rss: Cell,
+    pss: Cell,
     udp_pps: Cell,
     udp_bps: Cell,
     tcp_bps: Cell,
@@ -627,6 +630,7 @@ impl RunResult {
             leave: e(),
             cpu: e(),
             rss: e(),
+            pss: e(),
             udp_pps: e(),
             udp_bps: e(),
             tcp_bps: e(),
@@ -802,12 +806,30 @@ fn parse_members(text: &str) -> Result<Vec<(String, String)>, String> {
         .collect())
 }
 
-fn proc_ticks(pid: u32) -> Option<u64> {
-    let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &s[s.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // Fields 14 and 15 of stat; `rest` starts at field 3.
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+/// On-CPU nanoseconds of each thread of `pid` (first field of `/proc/<pid>/task/<tid>/schedstat`),
+/// keyed by thread id: nanosecond precision, where `stat`'s 10 ms ticks would round a quiet agent's
+/// few milliseconds per window to zero or one tick.
+fn thread_cpu_ns(pid: u32) -> Option<HashMap<u32, u64>> {
+    let mut out = HashMap::new();
+    for entry in fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let entry = entry.ok()?;
+        let Some(tid) = entry.file_name().to_str().and_then(|t| t.parse().ok()) else {
+            continue;
+        };
+        // A thread may exit between the listing and the read: it is simply not counted.
+        if let Ok(s) = fs::read_to_string(entry.path().join("schedstat")) {
+            out.insert(tid, s.split_whitespace().next()?.parse().ok()?);
+        }
+    }
+    Some(out)
+}
+
+/// CPU a process spent between two `thread_cpu_ns` samples; a thread born in between counts from
+/// zero, one that exited in between is lost (agents keep their threads for life).
+fn cpu_ns_between(a: &HashMap<u32, u64>, b: &HashMap<u32, u64>) -> u64 {
+    b.iter()
+        .map(|(tid, &ns)| ns.saturating_sub(a.get(tid).copied().unwrap_or(0)))
+        .sum()
 }
 
 /// (busy, total) jiffies of the whole machine from /proc/stat.
@@ -836,14 +858,26 @@ fn psi_total() -> Option<u64> {
         .ok()
 }
 
-fn proc_rss_kb(pid: u32) -> Option<u64> {
-    let s = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+/// A "<key>: <n> kB" line of a /proc file of `pid`: `VmRSS` of `status`, or `Pss` of
+/// `smaps_rollup` (resident pages, each shared one divided among the processes mapping it).
+fn proc_kb(pid: u32, file: &str, key: &str) -> Option<u64> {
+    let s = fs::read_to_string(format!("/proc/{pid}/{file}")).ok()?;
     s.lines()
-        .find(|l| l.starts_with("VmRSS:"))?
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))?
         .split_whitespace()
-        .nth(1)?
+        .next()?
         .parse()
         .ok()
+}
+
+/// Mean over `pids` in MB, or why not every agent could be read.
+fn mean_mb(pids: &[u32], file: &str, key: &str) -> Cell {
+    let kb: Vec<u64> = pids.iter().filter_map(|&p| proc_kb(p, file, key)).collect();
+    if kb.len() == pids.len() {
+        Ok(kb.iter().sum::<u64>() as f64 / pids.len() as f64 / 1024.0)
+    } else {
+        Err(format!("{key} read for {}/{} agents", kb.len(), pids.len()))
+    }
 }
 
 fn udp_errors(pid: u32) -> Option<(u64, u64, u64)> {
@@ -996,18 +1030,19 @@ fn measure(run: &Run, cluster: &mut Cluster, res: &mut RunResult) {
     let pids: Vec<u32> = (0..n).filter_map(|i| cluster.pid(i)).collect();
     let t_a = Instant::now();
     let host_a = host_cpu();
-    let ticks_a: Vec<Option<u64>> = pids.iter().map(|&p| proc_ticks(p)).collect();
+    let cpu_a: Vec<Option<HashMap<u32, u64>>> = pids.iter().map(|&p| thread_cpu_ns(p)).collect();
     let pk_a = run.ns.snapshot();
     thread::sleep(cfg.idle);
-    let ticks_b: Vec<Option<u64>> = pids.iter().map(|&p| proc_ticks(p)).collect();
+    let cpu_b: Vec<Option<HashMap<u32, u64>>> = pids.iter().map(|&p| thread_cpu_ns(p)).collect();
     let pk_b = run.ns.snapshot();
     let secs = t_a.elapsed().as_secs_f64();
     let host_b = host_cpu();
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    let cpu: Vec<f64> = ticks_a
+    let cpu: Vec<f64> = cpu_a
         .iter()
-        .zip(&ticks_b)
-        .filter_map(|(a, b)| Some((b.as_ref()? - a.as_ref()?) as f64 / hz / secs * 100.0))
+        .zip(&cpu_b)
+        .filter_map(|(a, b)| {
+            Some(cpu_ns_between(a.as_ref()?, b.as_ref()?) as f64 / 1e9 / secs * 100.0)
+        })
         .collect();
     res.cpu = if cpu.len() == n {
         Ok(cpu.iter().sum::<f64>() / n as f64)
@@ -1027,12 +1062,8 @@ fn measure(run: &Run, cluster: &mut Cluster, res: &mut RunResult) {
     if let Some(mx) = cpu.iter().copied().reduce(f64::max) {
         res.notes.push(format!("idle CPU max agent {mx:.2} %"));
     }
-    let rss: Vec<u64> = pids.iter().filter_map(|&p| proc_rss_kb(p)).collect();
-    res.rss = if rss.len() == n {
-        Ok(rss.iter().sum::<u64>() as f64 / n as f64 / 1024.0)
-    } else {
-        Err(format!("rss read for {}/{n} agents", rss.len()))
-    };
+    res.rss = mean_mb(&pids, "status", "VmRSS");
+    res.pss = mean_mb(&pids, "smaps_rollup", "Pss");
     let mut sum = Counter::default();
     let mut senders = 0;
     let mut max_pps: f64 = 0.0;
@@ -1327,8 +1358,8 @@ fn render(cfg: &Config, bins: &Binaries, results: &[RunResult], took: Duration) 
     );
     let _ = writeln!(
         s,
-        "- idle window {} s, starting {} s after join: CPU = Δ(utime+stime) of each agent / window (mean, % of one core); \
-         RSS = mean VmRSS at the end; UDP = outgoing IPv4 datagrams with source port 7946 seen on `lo` by an AF_PACKET \
+        "- idle window {} s, starting {} s after join: CPU = Δ(on-CPU ns of every thread, schedstat) of each agent / window (mean, % of one core); \
+         RSS = mean VmRSS at the end, PSS = mean Pss of smaps_rollup (shared pages divided among the processes sharing them); UDP = outgoing IPv4 datagrams with source port 7946 seen on `lo` by an AF_PACKET \
          socket in the namespace, total / N / s (bytes = UDP payload); TCP = push-pull payload bytes from port 7946",
         cfg.idle.as_secs(),
         cfg.settle.as_secs()
@@ -1344,7 +1375,7 @@ fn render(cfg: &Config, bins: &Binaries, results: &[RunResult], took: Duration) 
     );
     let _ = writeln!(s, "|---|---|---|---|---|---|");
     type Get = fn(&RunResult) -> &Cell;
-    let metrics: [(&str, Get, usize, &str); 11] = [
+    let metrics: [(&str, Get, usize, &str); 12] = [
         ("join: all observers see N alive (s)", |r| &r.join, 2, "1.4"),
         ("user event latency p50 (s)", |r| &r.ev_p50, 3, ""),
         ("user event latency p99 (s)", |r| &r.ev_p99, 3, ""),
@@ -1363,6 +1394,7 @@ fn render(cfg: &Config, bins: &Binaries, results: &[RunResult], took: Duration) 
         ),
         ("idle CPU per agent (% of a core)", |r| &r.cpu, 3, "0.22"),
         ("RSS per agent (MB)", |r| &r.rss, 1, "14.6"),
+        ("PSS per agent (MB)", |r| &r.pss, 1, ""),
         ("UDP packets sent per agent per s", |r| &r.udp_pps, 2, "2.0"),
         ("UDP bytes sent per agent per s", |r| &r.udp_bps, 0, ""),
         (

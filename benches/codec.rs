@@ -157,11 +157,11 @@ fn bench_packets(c: &mut Criterion) {
 }
 
 fn config() -> Criterion {
-    // Short runs: these are micro-benchmarks with tight distributions.
+    // Short runs, as in protocol.rs, whose summary table reports these too.
     Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(50)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+        .sample_size(30)
 }
 
 criterion_group! {

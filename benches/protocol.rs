@@ -14,7 +14,8 @@
 //!
 //! Run with `cargo bench --bench protocol`. After the run, the medians of the benchmarks that ran
 //! are read back from `target/criterion/*/new/estimates.json` and written to
-//! `target/bench/micro.md`.
+//! `target/bench/micro.md`, together with those of `benches/codec.rs` when `BENCH_SINCE` (Unix
+//! seconds, set by `make bench` before both run) says they are from the same run.
 
 use std::hint::black_box;
 use std::net::SocketAddr;
@@ -364,7 +365,12 @@ criterion_group! {
 }
 
 fn main() {
-    let started = SystemTime::now();
+    let started = std::env::var("BENCH_SINCE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or_else(SystemTime::now, |secs| {
+            SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+        });
     protocol();
     Criterion::default().configure_from_args().final_summary();
     if let Err(e) = write_summary(started) {
@@ -440,8 +446,18 @@ fn human(ns: f64) -> String {
 }
 
 fn write_summary(since: SystemTime) -> std::io::Result<()> {
-    // Only the groups this file defines (codec.rs writes to the same directory).
-    const GROUPS: [&str; 4] = ["probe/", "broadcast/", "packet_send/", "packet_recv/"];
+    // This file's groups and codec.rs's (criterion's directory may hold others).
+    const GROUPS: [&str; 9] = [
+        "probe/",
+        "broadcast/",
+        "packet_send/",
+        "packet_recv/",
+        "ping/",
+        "alive/",
+        "compound8_crc/",
+        "packet_compressed/",
+        "packet_compressed_encrypted/",
+    ];
     let rows: Vec<_> = fresh_estimates(&criterion_dir(), since)
         .into_iter()
         .filter(|(id, ..)| GROUPS.iter().any(|g| id.starts_with(g)))
@@ -450,7 +466,7 @@ fn write_summary(since: SystemTime) -> std::io::Result<()> {
         return Ok(());
     }
     let mut md = String::from(
-        "## Protocol micro-benchmarks (`cargo bench --bench protocol`)\n\n\
+        "## Micro-benchmarks (`cargo bench --bench codec --bench protocol`)\n\n\
          Criterion, 30 samples, 1 s measurement after 0.3 s warm-up per benchmark; median time \
          per iteration with the 95% confidence interval of the median. One thread, no I/O: \
          the sans-I/O cores are driven directly.\n\n\
@@ -475,7 +491,11 @@ fn write_summary(since: SystemTime) -> std::io::Result<()> {
          newer broadcast replaces a queued one.\n\
          * `packet_send/*`: a ping + 6 gossip messages compound through compression (if \
          shorter), CRC, AES-128-GCM with a label (fresh OS nonce per packet); \
-         `packet_recv/*`: the reverse plus decoding all 7 messages.\n",
+         `packet_recv/*`: the reverse plus decoding all 7 messages.\n\
+         * codec: `ping`, `alive` (serf tags in its meta): one message encoded and decoded; \
+         `compound8_crc`: 8 alive/suspect messages in a compound behind a CRC header, checked, \
+         split and decoded; `packet_compressed[_encrypted]`: the same 8 through the UDP \
+         pipeline (compression, CRC, AES-128-GCM with a label) and back to messages.\n",
     );
     let dir = target_dir().join("bench");
     std::fs::create_dir_all(&dir)?;
