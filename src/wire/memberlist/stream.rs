@@ -148,9 +148,15 @@ fn decode_encrypted(opts: &WireOptions, body: &[u8]) -> DecodeResult<(StreamMess
     ))?;
     let mut aad = header.to_vec();
     aad.extend_from_slice(&opts.label);
-    let plain = keyring
-        .decrypt(sealed, &aad)
-        .map_err(|e| e.at_base(ENCRYPT_HEADER_LEN))?;
+    let plain = keyring.decrypt(sealed, &aad).map_err(|e| match e.kind {
+        // The frame is whole (its length was declared): shorter than a nonce and a tag, it
+        // is malformed, not a read to wait on until the connection's deadline.
+        ErrorKind::Truncated { .. } => DecodeError::new(
+            ErrorKind::Malformed("encrypted frame shorter than its nonce and tag"),
+            1,
+        ),
+        _ => e.at_base(ENCRYPT_HEADER_LEN),
+    })?;
     let msg = decode_plain(&mut Decoder::new(&plain)).map_err(|e| {
         e.in_complete_buffer()
             .at_base(ENCRYPT_HEADER_LEN)
@@ -201,4 +207,35 @@ fn decode_message(dec: &mut Decoder<'_>) -> DecodeResult<StreamMessage> {
             ))
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::memberlist::keyring::Keyring;
+
+    #[test]
+    fn an_encrypted_frame_too_short_to_open_is_malformed_not_awaited() {
+        let opts = WireOptions {
+            keyring: Some(Keyring::new(&[7; 16], &[] as &[&[u8]]).expect("valid key")),
+            ..WireOptions::default()
+        };
+        for len in [0u32, 1, 20, 28] {
+            let mut frame = vec![MessageType::Encrypt as u8];
+            frame.extend_from_slice(&len.to_be_bytes());
+            frame.push(1); // encryption version 1
+            frame.resize(ENCRYPT_HEADER_LEN + len as usize, 0);
+            let err = decode(&opts, &frame, true).expect_err("cannot decrypt");
+            assert!(
+                !matches!(err.kind, ErrorKind::Truncated { .. }),
+                "len {len}: {err:?}"
+            );
+        }
+        // A frame whose declared bytes have not all arrived is still a read to wait on.
+        let mut partial = vec![MessageType::Encrypt as u8];
+        partial.extend_from_slice(&40u32.to_be_bytes());
+        partial.extend_from_slice(&[1; 10]);
+        let err = decode(&opts, &partial, true).expect_err("incomplete");
+        assert!(matches!(err.kind, ErrorKind::Truncated { .. }), "{err:?}");
+    }
 }
