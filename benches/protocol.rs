@@ -446,22 +446,8 @@ fn human(ns: f64) -> String {
 }
 
 fn write_summary(since: SystemTime) -> std::io::Result<()> {
-    // This file's groups and codec.rs's (criterion's directory may hold others).
-    const GROUPS: [&str; 9] = [
-        "probe/",
-        "broadcast/",
-        "packet_send/",
-        "packet_recv/",
-        "ping/",
-        "alive/",
-        "compound8_crc/",
-        "packet_compressed/",
-        "packet_compressed_encrypted/",
-    ];
-    let rows: Vec<_> = fresh_estimates(&criterion_dir(), since)
-        .into_iter()
-        .filter(|(id, ..)| GROUPS.iter().any(|g| id.starts_with(g)))
-        .collect();
+    // Only this run's: codec.rs's too when BENCH_SINCE dates the run from before it.
+    let rows = fresh_estimates(&criterion_dir(), since);
     if rows.is_empty() {
         return Ok(());
     }

@@ -55,10 +55,10 @@ impl<'a> Recipient<'a> {
     }
 
     fn live_peers(&self) -> usize {
-        let n = self
-            .live_peers
-            .get()
-            .unwrap_or_else(|| (self.count_live_peers)());
+        if let Some(n) = self.live_peers.get() {
+            return n;
+        }
+        let n = (self.count_live_peers)();
         self.live_peers.set(Some(n));
         n
     }

@@ -248,8 +248,13 @@ impl Memberlist {
     }
 
     pub fn node(&self, name: &GoString) -> Option<&Node> {
-        let i = self.index.get(&self.nodes, name.as_bytes())?;
+        let i = self.position(name.as_bytes())?;
         Some(&self.nodes[i])
+    }
+
+    /// Where the node called `name` sits in the node list.
+    fn position(&self, name: &[u8]) -> Option<usize> {
+        self.index.get(&self.nodes, name)
     }
 
     /// Alive nodes, self included (Go `NumMembers`).
@@ -866,8 +871,7 @@ impl Memberlist {
 
     /// Where this node itself sits in the node list (always there).
     fn local_index(&self) -> usize {
-        self.index
-            .get(&self.nodes, self.config.name.as_bytes())
+        self.position(self.config.name.as_bytes())
             .expect("the local node is always known")
     }
 
@@ -1130,7 +1134,7 @@ impl Memberlist {
             return;
         }
         let mut updates_address = false;
-        let idx = match self.index.get(&self.nodes, a.node.as_bytes()) {
+        let idx = match self.position(a.node.as_bytes()) {
             None => {
                 // New nodes start dead at incarnation 0, then go through the normal update, at a
                 // random place in the probe order.
@@ -1214,7 +1218,7 @@ impl Memberlist {
     }
 
     fn suspect_node(&mut self, now: Instant, s: &Suspect) {
-        let Some(idx) = self.index.get(&self.nodes, s.node.as_bytes()) else {
+        let Some(idx) = self.position(s.node.as_bytes()) else {
             return;
         };
         if s.incarnation < self.nodes[idx].incarnation {
@@ -1291,7 +1295,7 @@ impl Memberlist {
     }
 
     fn dead_node(&mut self, now: Instant, x: &Dead, notify: Option<u64>, d: &mut impl Delegate) {
-        let Some(idx) = self.index.get(&self.nodes, x.node.as_bytes()) else {
+        let Some(idx) = self.position(x.node.as_bytes()) else {
             return;
         };
         if x.incarnation < self.nodes[idx].incarnation {
@@ -1406,7 +1410,7 @@ impl Memberlist {
     fn raw_send(&mut self, to: SocketAddr, protocol_max: Option<u8>, payload: Vec<u8>) {
         let pmax = protocol_max.or_else(|| {
             let mut text = [0u8; 45];
-            let i = self.index.get(&self.nodes, ip_text(to.ip(), &mut text))?;
+            let i = self.position(ip_text(to.ip(), &mut text))?;
             Some(self.nodes[i].protocol_max())
         });
         let with_crc = pmax.is_some_and(|p| p >= 5);

@@ -1724,7 +1724,7 @@ impl Delegate for State {
         let Ok(Some(theirs)) = wire::decode_ack_payload(payload) else {
             return;
         };
-        let name = String::from_utf8_lossy(node.name.as_bytes());
+        let name = node.name.as_str_lossy();
         let before = client.coordinate().clone();
         let mut member = self.members.get_mut(&name);
         // A node memberlist knows and serf not yet: its sample counts alone.

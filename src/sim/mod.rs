@@ -307,13 +307,9 @@ impl<M: Machine> Sim<M> {
     /// The earliest timer that is still current, discarding stale ones.
     fn next_live_timer(&mut self) -> Option<(Instant, usize)> {
         while let Some(&Reverse((t, i, generation))) = self.timers.peek() {
-            let node = &mut self.nodes[i];
-            if node.timer_generation == generation {
-                if node.up {
-                    return Some((t, i));
-                }
-                // A crashed node's timer: gone, so a restart schedules afresh.
-                node.scheduled = None;
+            let node = &self.nodes[i];
+            if node.up && node.timer_generation == generation {
+                return Some((t, i));
             }
             self.timers.pop();
         }

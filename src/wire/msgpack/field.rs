@@ -31,9 +31,14 @@ impl GoString {
         std::str::from_utf8(&self.0).ok()
     }
 
+    /// The text with invalid UTF-8 sequences replaced, borrowed when it is valid.
+    pub fn as_str_lossy(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.0)
+    }
+
     /// The text with invalid UTF-8 sequences replaced, for display.
     pub fn to_string_lossy(&self) -> String {
-        String::from_utf8_lossy(&self.0).into_owned()
+        self.as_str_lossy().into_owned()
     }
 
     pub fn is_empty(&self) -> bool {
