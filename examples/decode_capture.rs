@@ -1,7 +1,7 @@
 //! Decodes a pcap of HashiCorp serf gossip traffic and prints every message, layer by layer.
 //!
 //! `cargo run --example decode_capture -- <file.pcap> [base64-key]` (with no arguments it decodes
-//! the golden capture in `../shared/vectors/captures/plaintext.pcap`). This is what `make demo`
+//! the golden capture in `tests/data/captures/plaintext.pcap`). This is what `make demo`
 //! runs until the agent exists.
 
 #[path = "../tests/common/pcap.rs"]
@@ -20,7 +20,7 @@ use serf::wire::serf as sm;
 fn main() {
     let mut args = std::env::args().skip(1);
     let path = args.next().map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors/captures/plaintext.pcap")
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/captures/plaintext.pcap")
     });
     let keyring = args.next().map(|b64| {
         let key = STANDARD

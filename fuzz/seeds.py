@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the fuzz targets' seed inputs, as raw files, from the golden vectors read in place.
 
-    python3 fuzz/seeds.py ../shared/vectors fuzz/seeds
+    python3 fuzz/seeds.py tests/data fuzz/seeds
 
 makes OUT/<target>/ for every target under fuzz/fuzz_targets (OUT is git-ignored; it is rebuilt
 from scratch on every run). Sources: the hex of the JSON vectors (and their unwrapped

@@ -1,5 +1,5 @@
 //! Decodes the reference captures recorded from real Go agents (serf 0.9.4, memberlist 0.2.2)
-//! under `shared/vectors/captures/` and compares what the codec finds with the `.md` file that an
+//! under `tests/data/captures/` and compares what the codec finds with the `.md` file that an
 //! independent decoder wrote next to each capture.
 //!
 //! Expected numbers (message counts, command counts, stream contents) are read from the `.md` files
@@ -25,7 +25,7 @@ use serf::wire::serf::{
 };
 use serf::wire::{DecodeResult, ErrorKind};
 
-const CAPTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/captures/");
+const CAPTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/captures/");
 /// The gossip key every packet of encrypted.pcap is sealed with (encrypted.md, "Encryption").
 const PRIMARY_KEY_HEX: &str = "5d7a3b9c1e0f2a4b6c8d9e0f1a2b3c4d";
 /// The key installed and removed again during the encrypted run; it never sealed anything, so it

@@ -123,7 +123,7 @@ fn mutate(rng: &mut Rng, corpus: &[Vec<u8>]) -> Vec<u8> {
 // ---------------------------------------------------------------------------------------------
 // corpora from the golden vectors
 
-const VECTORS: &str = "/work/shared/vectors";
+const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
 
 fn json_vectors(dir: &str) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();

@@ -1,4 +1,4 @@
-//! Every test vector in `../shared/vectors/` (golden bytes from HashiCorp's Go code), one test per
+//! Every test vector in `tests/data/` (golden bytes from HashiCorp's Go code), one test per
 //! JSON file and one per section of the text files, named after it.
 //!
 //! Each check decodes the Go bytes, compares the decoded fields with what the vector says went into
@@ -32,7 +32,7 @@ const RPC_V2: Dialect = Dialect {
 };
 
 fn vectors_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
 }
 
 fn main() {
@@ -40,7 +40,7 @@ fn main() {
     let mut trials = Vec::new();
     for dir in ["memberlist", "serf"] {
         let mut files: Vec<PathBuf> = std::fs::read_dir(vectors_dir().join(dir))
-            .unwrap_or_else(|e| panic!("shared/vectors/{dir} must exist: {e}"))
+            .unwrap_or_else(|e| panic!("tests/data/{dir} must exist: {e}"))
             .map(|e| e.expect("readable directory entry").path())
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
             .collect();
@@ -704,7 +704,7 @@ fn text_trials(trials: &mut Vec<Trial>) {
     ];
     for (file, prefix, parse, check) in files {
         let text = std::fs::read_to_string(vectors_dir().join(file))
-            .unwrap_or_else(|e| panic!("shared/vectors/{file} must exist: {e}"));
+            .unwrap_or_else(|e| panic!("tests/data/{file} must exist: {e}"));
         for (i, section) in parse(&text).into_iter().enumerate() {
             let name = format!("{prefix}::{:02}_{}", i + 1, slug(&section.title));
             trials.push(Trial::test(name, move || check(&section)));

@@ -10,11 +10,11 @@ use serf::serf::{Config, Serf};
 use serf::wire::memberlist::keyring::{Keyring, NONCE_LEN};
 use serf::wire::memberlist::WireOptions;
 
-/// The `-encrypt` key of the reference agents in ../shared/vectors/captures/encrypted.pcap.
+/// The `-encrypt` key of the reference agents in tests/data/captures/encrypted.pcap.
 pub const CAPTURE_KEY: [u8; 16] = [
     93, 122, 59, 156, 30, 15, 42, 75, 108, 141, 158, 15, 26, 43, 60, 77,
 ];
-/// The keys of the encryption vectors in ../shared/vectors/memberlist/encrypted_*.json.
+/// The keys of the encryption vectors in tests/data/memberlist/encrypted_*.json.
 pub const VECTOR_KEYS: [[u8; 16]; 2] = [
     [
         0x5d, 0x7a, 0x3b, 0x9c, 0x1e, 0x0f, 0x2a, 0x4b, 0x6c, 0x8d, 0x9e, 0x0f, 0x1a, 0x2b, 0x3c,
