@@ -2,7 +2,6 @@
 CARGO ?= cargo
 CC ?= cc
 CXX ?= c++
-SHARED ?= ../shared
 PREFIX ?= /usr/local
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
@@ -11,18 +10,19 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 MAJOR := $(firstword $(subst ., ,$(VERSION)))
 LIB := target/release
 CDIR := target/c
-# The reference HashiCorp agent (Debian's golang-github-hashicorp-serf-dev, Go 1.19), shared with
-# the Rust interop tests.
-GO ?= /usr/lib/go-1.19/bin/go
-GOPATH_REF ?= /usr/share/gocode
-REFERENCE := target/reference-serf/serf
+# HashiCorp's agents, the truth for compatibility: serf v0.11.0 (what users run) and v0.9.8 (the
+# older protocol era), each pinned by a Go module in tests/reference/ and built with the Go on PATH.
+GO ?= go
+REFERENCE := target/reference/serf
+REFERENCE_09 := target/reference/serf-0.9
 # Programs link the shared library in place (rpath); its soname needs the .so.MAJOR link.
 C_LINK := -L$(LIB) -lserf -pthread -Wl,-rpath,$(abspath $(LIB))
 C_WARN := -Wall -Wextra -Werror -g -Iinclude
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-.PHONY: all build dist demo decode-captures test lint check-header bench clean c-examples c-test \
-	valgrind check-exports install readme-c reference python-test go-test readme-go fuzz-smoke
+.PHONY: all build dist demo decode-captures test tools faults lint check-header bench clean \
+	c-examples c-test valgrind check-exports install readme-c reference python-test go-test \
+	readme-go fuzz-smoke
 
 all: build c-examples
 
@@ -41,16 +41,45 @@ demo:
 
 # Decode the golden captures of real HashiCorp agents (plain, then encrypted) layer by layer.
 decode-captures:
-	$(CARGO) run --release --example decode_capture -- $(SHARED)/vectors/captures/plaintext.pcap | tail -n 40
-	$(CARGO) run --release --example decode_capture -- $(SHARED)/vectors/captures/encrypted.pcap XXo7nB4PKktsjZ4PGis8TQ== | tail -n 5
+	$(CARGO) run --release --example decode_capture -- tests/data/captures/plaintext.pcap | tail -n 40
+	$(CARGO) run --release --example decode_capture -- tests/data/captures/encrypted.pcap XXo7nB4PKktsjZ4PGis8TQ== | tail -n 5
 
 # Release builds: the simulator and real-socket tests run protocol time, which debug builds slow.
-# The last line sums every runner's result (cargo's and the C suites'): "total: N passed, N failed".
-test: lint check-header
+# The last line sums every runner's result (cargo's and the C suites') and names the system layers
+# that could not run: "total: N passed, N failed[, K layers skipped (faults, valgrind)]".
+test: tools lint check-header reference
 	mkdir -p target
 	$(CARGO) test --release --all-targets 2>&1 | tee target/test-output.log
-	$(MAKE) --no-print-directory c-test check-exports valgrind readme-c python-test go-test readme-go fuzz-smoke 2>&1 | tee -a target/test-output.log
-	@awk '/^test result:/ { p += $$4; f += $$6 } /^[0-9]+ passed, [0-9]+ failed$$/ { p += $$1; f += $$3 } END { printf "total: %d passed, %d failed\n", p, f }' target/test-output.log
+	$(MAKE) --no-print-directory faults c-test check-exports valgrind readme-c python-test go-test readme-go fuzz-smoke 2>&1 | tee -a target/test-output.log
+	@awk '/^test result:/ { p += $$4; f += $$6 } /^[0-9]+ passed, [0-9]+ failed$$/ { p += $$1; f += $$3 } \
+		/^SKIPPED [a-z-]+:/ { k++; sub(":", "", $$2); names = names (k > 1 ? ", " : "") $$2 } \
+		END { printf "total: %d passed, %d failed", p, f; \
+			if (k) printf ", %d layer%s skipped (%s)", k, (k > 1 ? "s" : ""), names; print "" }' target/test-output.log
+
+# What make test needs in user space, fetched here: rustup's clippy and rustfmt, and cargo-fuzz
+# (pinned, --locked) under target/tools. The Python venv and the Go modules come with their layers.
+CARGO_FUZZ_VERSION := 0.13.2
+TOOLS := $(abspath target/tools)
+tools:
+	@if command -v rustup >/dev/null; then \
+		for c in clippy rustfmt; do rustup component list --installed | grep -q "^$$c" || rustup component add $$c; done; \
+	fi
+	@test -x $(TOOLS)/bin/cargo-fuzz || $(CARGO) install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked --root $(TOOLS)
+
+# A layer that needs the system prints one line instead of running where the system cannot run it:
+# "SKIPPED <layer>: needs <what>; run <command>". Under SERF_TEST_STRICT=1 (as .ci/run sets) that
+# is a failure. Arguments: layer, what it needs, the command that provides it.
+skip_layer = echo "SKIPPED $(1): needs $(2); run $(3)"; \
+	if [ "$${SERF_TEST_STRICT:-0}" = 1 ]; then echo "SERF_TEST_STRICT=1: the $(1) layer must run"; exit 1; fi
+
+# The fault tests (tests/faults.rs, ignored by a plain cargo test): network namespaces and
+# nftables rules, so root, iproute2 and nftables.
+faults:
+	@if [ "$$(id -u)" = 0 ] && command -v ip >/dev/null && command -v nft >/dev/null; then \
+		$(CARGO) test --release --test faults -- --ignored; \
+	else \
+		$(call skip_layer,faults,root with iproute2 and nftables,sudo apt-get install iproute2 nftables && sudo make faults); \
+	fi
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -97,12 +126,19 @@ c-examples: build
 	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L $(C_WARN) examples/c/cluster.c $(C_LINK) -o $(CDIR)/cluster
 	$(CC) -std=c99 -D_GNU_SOURCE $(C_WARN) examples/c/epoll_events.c $(C_LINK) -o $(CDIR)/epoll_events
 
-reference: $(REFERENCE)
+# Both reference agents, then their versions. Offline once the Go module cache holds the modules.
+reference: $(REFERENCE) $(REFERENCE_09)
+	@for bin in $^; do printf '%s: ' $$bin; ./$$bin version | head -n 1; done
 
-$(REFERENCE):
+# GOTOOLCHAIN=local: the go.mod files name Go 1.26, and a machine builds with its own Go.
+REFERENCE_GO := GOTOOLCHAIN=local GOFLAGS='-mod=readonly -trimpath -buildvcs=false' \
+	GOCACHE=$(abspath target/go-cache)
+$(REFERENCE): tests/reference/serf-0.11/go.mod tests/reference/serf-0.11/go.sum
+$(REFERENCE_09): tests/reference/serf-0.9/go.mod tests/reference/serf-0.9/go.sum
+$(REFERENCE) $(REFERENCE_09):
+	@command -v $(GO) >/dev/null || { echo "make reference needs Go >= 1.26 on PATH (https://go.dev/doc/install)"; exit 1; }
 	mkdir -p $(dir $@)
-	GOPATH=$(GOPATH_REF) GO111MODULE=off GOCACHE=$(abspath $(dir $@))/gocache \
-		$(GO) build -o $@ github.com/hashicorp/serf/cmd/serf
+	cd $(dir $<) && $(REFERENCE_GO) $(GO) build -o $(abspath $@) github.com/hashicorp/serf/cmd/serf
 
 # The C suite, sanitized, as C and as C++ (the header must be C++-clean). Each prints
 # "N passed, N failed" as its last line.
@@ -124,10 +160,14 @@ c-test: build reference
 VALGRIND := timeout 900 valgrind --error-exitcode=1 --leak-check=full \
 	--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect
 valgrind: c-examples reference
-	$(VALGRIND) $(CDIR)/cluster
-	@echo "1 passed, 0 failed"
-	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L $(C_WARN) tests/c/test_serf.c $(C_LINK) -o $(CDIR)/test_serf_plain
-	@echo "== C suite under valgrind"
+	@if ! command -v valgrind >/dev/null; then \
+		$(call skip_layer,valgrind,valgrind,sudo apt-get install valgrind && make valgrind); exit 0; \
+	fi; \
+	set -x; \
+	$(VALGRIND) $(CDIR)/cluster; \
+	echo "1 passed, 0 failed"; \
+	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L $(C_WARN) tests/c/test_serf.c $(C_LINK) -o $(CDIR)/test_serf_plain; \
+	echo "== C suite under valgrind"; \
 	$(VALGRIND) $(CDIR)/test_serf_plain $(REFERENCE)
 
 # libserf.so exports serf_* symbols and nothing else.
@@ -237,5 +277,5 @@ readme-go: build
 # seeded from the golden vectors read in place; a crash, hang or OOM fails the target. Prints
 # "N passed, N failed" for make test's total.
 FUZZ_TIME ?= 20
-fuzz-smoke:
-	CARGO="$(CARGO)" bash fuzz/run.sh $(SHARED)/vectors $(FUZZ_TIME)
+fuzz-smoke: tools
+	PATH="$(TOOLS)/bin:$$PATH" CARGO="$(CARGO)" bash fuzz/run.sh tests/data $(FUZZ_TIME)

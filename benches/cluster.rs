@@ -241,7 +241,7 @@ impl Binaries {
         if !libserf.exists() {
             return Err(format!("{} missing", libserf.display()));
         }
-        let reference = manifest.join("target/reference-serf/serf");
+        let reference = manifest.join("target/reference/serf");
         let mut reference_err = String::new();
         if !reference.exists() {
             eprintln!("cluster bench: building the reference agent (make reference)");

@@ -626,7 +626,7 @@ fn keyring_commands_match_reference() {
     assert_eq!(failed.code, Some(1));
     assert!(failed
         .stdout
-        .contains("failed:  key-a  Removing the primary key is not allowed\n"));
+        .contains("failed:  key-a  removing the primary key is not allowed\n"));
     assert_same(&strs(&keys(&["-install=notbase64"])), 1);
     assert_same(&strs(&keys(&["-use=a", "-remove=b"])), 1);
 }

@@ -1,13 +1,13 @@
-//! Interop with the reference HashiCorp agent (serf 0.9.4 built from Debian's package): mixed
-//! clusters in both directions, tags, failure detection, graceful leave, encryption. The test
-//! builds and starts the agents itself and fails if it cannot.
+//! Interop with HashiCorp's agents (serf v0.11.0, and v0.9.8 for the older protocol era): mixed
+//! clusters in both directions, tags, failure detection, graceful leave, encryption. Each scenario
+//! runs against both releases; the test builds and starts the agents itself and fails if it cannot.
 
 #[path = "common/reference.rs"]
 mod reference;
 
 use std::time::{Duration, Instant};
 
-use reference::{wait_until, Agent};
+use reference::{wait_until, Agent, Release};
 use serf::memberlist::Profile;
 use serf::serf::{MemberStatus, Tags};
 use serf::{Options, Serf};
@@ -60,9 +60,18 @@ fn secs(d: Duration) -> String {
 
 #[test]
 fn mixed_cluster_membership_tags_failure_and_leave() {
+    mixed_cluster(Release::Current);
+}
+
+#[test]
+fn mixed_cluster_membership_tags_failure_and_leave_with_serf_0_9() {
+    mixed_cluster(Release::Legacy);
+}
+
+fn mixed_cluster(release: Release) {
     let limit = Duration::from_secs(30);
-    let a = Agent::start("ref-a", &["-tag=role=ref-a"]);
-    let mut b = Agent::start("ref-b", &["-tag=role=ref-b"]);
+    let a = Agent::start_release(release, "ref-a", &["-tag=role=ref-a"]);
+    let mut b = Agent::start_release(release, "ref-b", &["-tag=role=ref-b"]);
     let t = Instant::now();
     b.cli(&["join", &a.gossip.to_string()])
         .expect("ref-b joins ref-a");
@@ -193,7 +202,16 @@ fn mixed_cluster_membership_tags_failure_and_leave() {
 
 #[test]
 fn encryption_must_match_to_form_a_cluster() {
-    let a = Agent::start("ref-enc", &[&format!("-encrypt={KEY_B64}")]);
+    encryption_must_match(Release::Current);
+}
+
+#[test]
+fn encryption_must_match_to_form_a_cluster_with_serf_0_9() {
+    encryption_must_match(Release::Legacy);
+}
+
+fn encryption_must_match(release: Release) {
+    let a = Agent::start_release(release, "ref-enc", &[&format!("-encrypt={KEY_B64}")]);
     let good = libserf("lib-enc", &[], vec![KEY.to_vec()]);
     assert_eq!(
         good.join(&[a.gossip.to_string()], false)

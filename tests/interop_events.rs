@@ -1,5 +1,5 @@
-//! Interop of serf's event system with the reference HashiCorp agent: user events and queries in
-//! both directions, key rotation driven from either side.
+//! Interop of serf's event system with HashiCorp's agents: user events and queries in both
+//! directions and key rotation driven from either side, each against serf v0.11.0 and v0.9.8.
 
 #[path = "common/reference.rs"]
 mod reference;
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use reference::{wait_until, Agent, Scratch};
+use reference::{wait_until, Agent, Release, Scratch};
 use serf::serf::{Event, KeyOp, MemberStatus, QueryParams, QueryUpdate};
 use serf::{Options, Serf};
 
@@ -68,13 +68,24 @@ fn expect_event(
 
 #[test]
 fn user_events_and_queries_cross_both_ways() {
-    let dir = Scratch::new("events");
+    events_and_queries(Release::Current);
+}
+
+#[test]
+fn user_events_and_queries_cross_both_ways_with_serf_0_9() {
+    events_and_queries(Release::Legacy);
+}
+
+fn events_and_queries(release: Release) {
+    let dir = Scratch::new(&format!("events-{release:?}"));
     let script = handler(&dir);
-    let a = Agent::start(
+    let a = Agent::start_release(
+        release,
         "ref-ev-a",
         &[&format!("-event-handler={}", script.display())],
     );
-    let b = Agent::start(
+    let b = Agent::start_release(
+        release,
         "ref-ev-b",
         &[&format!("-event-handler={}", script.display())],
     );
@@ -252,9 +263,18 @@ fn user_events_and_queries_cross_both_ways() {
 
 #[test]
 fn key_rotation_from_either_side() {
+    key_rotation(Release::Current);
+}
+
+#[test]
+fn key_rotation_from_either_side_with_serf_0_9() {
+    key_rotation(Release::Legacy);
+}
+
+fn key_rotation(release: Release) {
     let key1 = STANDARD.decode(KEY1).expect("key");
     let key2 = STANDARD.decode(KEY2).expect("key");
-    let a = Agent::start("ref-key", &[&format!("-encrypt={KEY1}")]);
+    let a = Agent::start_release(release, "ref-key", &[&format!("-encrypt={KEY1}")]);
     let lib = libserf("lib-key", vec![key1.clone()]);
     lib.join(&[a.gossip.to_string()], false).expect("join");
     assert!(wait_until(Duration::from_secs(20), || a

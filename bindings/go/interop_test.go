@@ -21,7 +21,7 @@ func referenceSerf(t *testing.T) string {
 	t.Helper()
 	path := os.Getenv("SERF_REFERENCE")
 	if path == "" {
-		abs, err := filepath.Abs(filepath.Join("..", "..", "target", "reference-serf", "serf"))
+		abs, err := filepath.Abs(filepath.Join("..", "..", "target", "reference", "serf"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,7 @@
-//! The reference HashiCorp agent for interop tests: built from Debian's
-//! `golang-github-hashicorp-serf-dev` (serf 0.9.4) with Debian's Go 1.19, started on loopback,
-//! driven through its own CLI, and killed when dropped. A missing toolchain fails the test.
+//! The reference HashiCorp agents for interop tests, built by `make reference` from the Go modules
+//! pinned in `tests/reference/` (serf v0.11.0, what users run, and v0.9.8 for the older protocol
+//! era), started on loopback, driven through their own CLI, and killed when dropped. An agent that
+//! cannot be built fails the test.
 
 #![allow(dead_code)]
 
@@ -12,37 +13,58 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const GO: &str = "/usr/lib/go-1.19/bin/go";
-const GOPATH: &str = "/usr/share/gocode";
-const PACKAGE: &str = "github.com/hashicorp/serf/cmd/serf";
+/// A HashiCorp serf release that the interop tests run against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Release {
+    /// serf v0.11.0 (memberlist 0.7, go-msgpack v2): the default reference.
+    Current,
+    /// serf v0.9.8 (memberlist 0.3, go-msgpack 0.5): the core mixed-cluster scenarios run
+    /// against it too.
+    Legacy,
+}
 
-/// Builds the reference `serf` once per test binary (into `target/reference-serf/`).
+impl Release {
+    /// The binary `make reference` builds for this release.
+    pub fn binary(self) -> &'static Path {
+        static BUILT: OnceLock<()> = OnceLock::new();
+        static CURRENT: OnceLock<PathBuf> = OnceLock::new();
+        static LEGACY: OnceLock<PathBuf> = OnceLock::new();
+        let (cell, file) = match self {
+            Release::Current => (&CURRENT, "serf"),
+            Release::Legacy => (&LEGACY, "serf-0.9"),
+        };
+        cell.get_or_init(|| {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+            let bin = root.join("target/reference").join(file);
+            if !bin.exists() {
+                BUILT.get_or_init(|| build_references(root));
+            }
+            assert!(
+                bin.exists(),
+                "make reference did not produce {}",
+                bin.display()
+            );
+            bin
+        })
+    }
+}
+
+/// Runs `make reference` (the one recipe for the reference agents) once per test binary.
+fn build_references(root: &Path) {
+    let status = Command::new("make")
+        .args(["--no-print-directory", "reference"])
+        .current_dir(root)
+        .status()
+        .expect("run make reference (needs make and Go >= 1.26 on PATH)");
+    assert!(
+        status.success(),
+        "make reference failed: the reference agents cannot be built"
+    );
+}
+
+/// HashiCorp's current agent (v0.11.0), built on first use.
 pub fn binary() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/reference-serf");
-        let bin = out.join("serf");
-        if bin.exists() {
-            return bin;
-        }
-        assert!(
-            Path::new(GO).exists() && Path::new(GOPATH).join("src").join(PACKAGE).exists(),
-            "the reference agent cannot be built: install golang-1.19-go and \
-             golang-github-hashicorp-serf-dev (apt-get), as .ci/run does"
-        );
-        std::fs::create_dir_all(&out).expect("create target/reference-serf");
-        let status = Command::new(GO)
-            .args(["build", "-o"])
-            .arg(&bin)
-            .arg(PACKAGE)
-            .env("GOPATH", GOPATH)
-            .env("GO111MODULE", "off")
-            .env("GOCACHE", out.join("gocache"))
-            .status()
-            .expect("run go build");
-        assert!(status.success(), "go build of the reference agent failed");
-        bin
-    })
+    Release::Current.binary()
 }
 
 /// A loopback port free for both UDP and TCP right now.
@@ -70,9 +92,16 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// Starts `serf agent` on loopback with `extra` flags (e.g. `-tag=role=web`, `-encrypt=…`).
+    /// Starts HashiCorp's current `serf agent` on loopback with `extra` flags (e.g.
+    /// `-tag=role=web`, `-encrypt=…`).
     pub fn start(name: &str, extra: &[&str]) -> Agent {
-        Agent::start_at(name, SocketAddr::from(([127, 0, 0, 1], free_port())), extra)
+        Agent::start_release(Release::Current, name, extra)
+    }
+
+    /// Starts `release`'s `serf agent` on loopback with `extra` flags.
+    pub fn start_release(release: Release, name: &str, extra: &[&str]) -> Agent {
+        let gossip = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        Agent::start_binary(release.binary(), name, gossip, extra)
     }
 
     /// Starts `serf agent` with its gossip on `gossip`.

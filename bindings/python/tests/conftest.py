@@ -1,6 +1,5 @@
 import gc
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -12,8 +11,7 @@ import pytest
 import pyserf
 
 REPO = Path(__file__).resolve().parents[3]
-REFERENCE = REPO / "target" / "reference-serf" / "serf"
-GO = os.environ.get("GO", "/usr/lib/go-1.19/bin/go")
+REFERENCE = REPO / "target" / "reference" / "serf"
 
 
 def wait_until(pred: Callable[[], bool], timeout: float = 10.0, step: float = 0.05) -> bool:
@@ -59,15 +57,10 @@ def make_node() -> Iterator[Callable[..., pyserf.Serf]]:
 
 @pytest.fixture(scope="session")
 def reference_serf() -> Path:
-    """The HashiCorp serf binary; built from Debian's Go sources if absent. Never skips."""
-    if REFERENCE.exists() and os.access(REFERENCE, os.X_OK):
-        return REFERENCE
-    REFERENCE.parent.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, GOPATH="/usr/share/gocode", GO111MODULE="off",
-               GOCACHE=str(REFERENCE.parent / "gocache"))
-    go = GO if Path(GO).exists() else (shutil.which("go") or GO)
-    r = subprocess.run([go, "build", "-o", str(REFERENCE), "github.com/hashicorp/serf/cmd/serf"],
-                       env=env, capture_output=True, text=True, timeout=600)
-    if r.returncode != 0 or not REFERENCE.exists():
-        pytest.fail(f"cannot build the reference serf agent with {go}:\n{r.stdout}\n{r.stderr}")
+    """HashiCorp's serf v0.11.0, built by `make reference` if absent. Never skips."""
+    if not (REFERENCE.exists() and os.access(REFERENCE, os.X_OK)):
+        r = subprocess.run(["make", "--no-print-directory", "reference"], cwd=REPO,
+                           capture_output=True, text=True, timeout=900)
+        if r.returncode != 0 or not REFERENCE.exists():
+            pytest.fail(f"make reference cannot build the reference serf agent:\n{r.stdout}\n{r.stderr}")
     return REFERENCE
