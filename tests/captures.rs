@@ -65,6 +65,8 @@ fn main() {
         Trial::test("rpc::requests", rpc_requests),
         Trial::test("rpc::responses", rpc_responses),
         Trial::test("rpc::documented_facts", rpc_documented_facts),
+        Trial::test("serf-0.11::udp_re_encodes_with_v2_integers", serf_0_11_udp),
+        Trial::test("serf-0.11::push_pull_streams_re_encode", serf_0_11_streams),
     ]);
     libtest_mimic::run(&Arguments::from_args(), trials).exit();
 }
@@ -107,6 +109,8 @@ impl Gossip {
                 Gossip::Plaintext => None,
                 Gossip::Encrypted => Some(keyring(&[PRIMARY_KEY_HEX])),
             },
+            // serf 0.9.4 recorded them: go-msgpack 0.5 integers.
+            dialect: Dialect::GOSSIP_LEGACY,
             ..Default::default()
         }
     }
@@ -208,8 +212,9 @@ fn sort_braces(s: &str) -> String {
 // UDP
 
 /// What the UDP checks need from one capture.
-#[derive(Default)]
 struct Udp {
+    /// How the agents that were recorded wrote msgpack (re-encoding must give their bytes).
+    dialect: Dialect,
     /// Outermost layer of each datagram ("Top-level packet types").
     top: Counts,
     /// Every layer and message ("Every message found in UDP packets").
@@ -224,7 +229,14 @@ struct Udp {
 
 /// Decodes every datagram down to leaf messages, collecting every failure.
 fn decode_udp(capture: &pcap::Capture, opts: &WireOptions) -> Result<Udp, Failed> {
-    let mut udp = Udp::default();
+    let mut udp = Udp {
+        dialect: opts.dialect,
+        top: Counts::default(),
+        all: Counts::default(),
+        serf: Vec::new(),
+        tags: BTreeSet::new(),
+        filters: BTreeSet::new(),
+    };
     let errors: Vec<String> = capture
         .udp
         .iter()
@@ -355,7 +367,7 @@ fn same_bytes(what: &str, ours: &[u8], wire: &[u8]) -> Result<(), String> {
 /// `user -> serf.query`).
 fn decode_leaf(leaf: &[u8], udp: &mut Udp) -> Result<String, String> {
     let msg = ctx(Message::decode(leaf), "memberlist message", leaf)?;
-    same_bytes("memberlist message", &msg.encode(Dialect::GOSSIP), leaf)?;
+    same_bytes("memberlist message", &msg.encode(udp.dialect), leaf)?;
     match &msg {
         Message::Alive(alive) => {
             let meta = alive.meta.as_deref().unwrap_or_default();
@@ -380,7 +392,7 @@ fn decode_leaf(leaf: &[u8], udp: &mut Udp) -> Result<String, String> {
 /// relays, the message inside.
 fn decode_serf(body: &[u8], udp: &mut Udp) -> Result<SerfMessageType, String> {
     let msg = ctx(SerfMessage::decode(body), "serf message", body)?;
-    same_bytes("serf message", &msg.encode(Dialect::GOSSIP), body)?;
+    same_bytes("serf message", &msg.encode(udp.dialect), body)?;
     match &msg {
         SerfMessage::Query(query) => {
             let filters = query.filters.iter().flatten().map(|f| {
@@ -927,7 +939,7 @@ fn read<T: Field>(dec: &mut Decoder<'_>, what: &str) -> Result<T, String> {
     );
     // Re-encoding must give Go's bytes back, up to the order of Go maps (random in Go, sorted by
     // us): the members' `Tags` and the `stats` sections.
-    let ours = msgpack::to_vec(&value, Dialect::RPC);
+    let ours = msgpack::to_vec(&value, Dialect::RPC_LEGACY);
     let maps_sorted = |b: &[u8]| Decoder::new(b).value().map(sort_maps);
     ensure!(
         ours == object || maps_sorted(&ours) == maps_sorted(object),
@@ -1462,4 +1474,97 @@ fn stream_record_fact(at: &str, body: &Body) -> TestResult {
         }
         _ => Ok(()),
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// serf v0.11.0 (go-msgpack v2), what libserf writes
+
+/// serf-0.11.pcap: the plaintext scenario recorded from three serf v0.11.0 agents by
+/// record-serf-0.11.sh (see serf-0.11.md). Its checks need no counts from an independent
+/// decoder: every message must re-encode to the agents' own bytes.
+fn serf_0_11() -> Result<(pcap::Capture, WireOptions), Failed> {
+    let (capture, _md) = load("serf-0.11")?;
+    // Dialect::GOSSIP, go-msgpack v2 integers: what serf 0.11 and libserf write.
+    Ok((capture, WireOptions::default()))
+}
+
+/// Every datagram decodes to the bottom and re-encodes byte for byte in libserf's dialect; the
+/// go-msgpack 0.5 dialect does not (the queries' `Timeout`s are `d3` int64s there), so the
+/// capture tells the two apart. Every kind of message the scenario makes is present.
+fn serf_0_11_udp() -> TestResult {
+    let (capture, opts) = serf_0_11()?;
+    let udp = decode_udp(&capture, &opts)?;
+    for kind in [
+        "ping",
+        "ack",
+        "alive",
+        "suspect",
+        "dead",
+        "compound",
+        "hasCrc",
+        "serf.join",
+        "serf.leave",
+        "serf.userEvent",
+        "serf.query",
+        "serf.queryResponse",
+        "serf.relay",
+    ] {
+        ensure!(
+            udp.all.get(kind).is_some_and(|&n| n > 0),
+            "no {kind} in serf-0.11.pcap: {:?}",
+            udp.all
+        );
+    }
+    let legacy = WireOptions {
+        dialect: Dialect::GOSSIP_LEGACY,
+        ..WireOptions::default()
+    };
+    ensure!(
+        decode_udp(&capture, &legacy).is_err(),
+        "go-msgpack 0.5 integers re-encode serf 0.11's datagrams too: the check would not see a dialect change"
+    );
+    println!(
+        "serf-0.11: {} datagrams, every message found: {:?}",
+        capture.udp.len(),
+        udp.all
+    );
+    Ok(())
+}
+
+/// Every TCP connection with data is one push/pull each way that uses all its bytes and, once
+/// decompressed, re-encodes byte for byte (`Nodes` and `UserStateLen` are Go ints).
+fn serf_0_11_streams() -> TestResult {
+    let (capture, opts) = serf_0_11()?;
+    let mut streams = 0;
+    for conn in &capture.tcp {
+        let at = format!("connection {} -> {}", conn.client_port, conn.server_port);
+        for (i, buf) in [&conn.client_to_server, &conn.server_to_client]
+            .into_iter()
+            .enumerate()
+            .filter(|(_, buf)| !buf.is_empty())
+        {
+            let (msg, used) = ctx(stream::decode(&opts, buf, i == 1), &at, buf)?;
+            same(&format!("{at} dir {i}: bytes consumed"), used, buf.len())?;
+            let StreamMessage::PushPull(pp) = msg else {
+                return Err(format!("{at} dir {i}: not a push/pull: {msg:?}").into());
+            };
+            let plain = match MessageType::of(buf) {
+                Ok(MessageType::Compress) => ctx(
+                    compress::unwrap(buf, compress::MAX_PACKET_DECOMPRESSED),
+                    "compress",
+                    buf,
+                )?,
+                _ => buf.to_vec(),
+            };
+            same_bytes(
+                &format!("{at} dir {i}: push/pull"),
+                &pp.encode(opts.dialect),
+                &plain,
+            )?;
+            streams += 1;
+        }
+    }
+    ensure!(streams > 0, "serf-0.11.pcap holds no push/pull stream");
+    println!("serf-0.11: {streams} push/pull streams");
+    Ok(())
 }

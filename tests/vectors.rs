@@ -15,21 +15,12 @@ use serf::wire::memberlist::{
     ErrResp, IndirectPing, Nack, Ping, PushNodeState, PushPullHeader, Suspect, UserMsgHeader,
     WireOptions,
 };
-use serf::wire::msgpack::{self, Dialect, Field, Flavor, GoString, IntFormat, Value};
+use serf::wire::msgpack::{self, Dialect, Field, GoString, Value};
 use serf::wire::rpc;
 use serf::wire::serf::{self as sm, Filter};
 use serf::wire::ErrorKind;
 
 type Check = Result<(), Failed>;
-
-const GOSSIP_V2: Dialect = Dialect {
-    ints: IntFormat::V2,
-    flavor: Flavor::Gossip,
-};
-const RPC_V2: Dialect = Dialect {
-    ints: IntFormat::V2,
-    flavor: Flavor::Rpc,
-};
 
 fn vectors_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
@@ -139,9 +130,9 @@ fn check_struct<T: Field>(bytes: &[u8], fields: &Json, dialect: Dialect) -> Chec
 /// msgpack and must be equal.
 fn round_trip<T: Field>(s: &Section, skip: usize, rpc: bool) -> Check {
     let (d_legacy, d_v2) = if rpc {
-        (Dialect::RPC, RPC_V2)
+        (Dialect::RPC_LEGACY, Dialect::RPC)
     } else {
-        (Dialect::GOSSIP, GOSSIP_V2)
+        (Dialect::GOSSIP_LEGACY, Dialect::GOSSIP)
     };
     let b: T = msgpack::from_slice_exact(&s.v2[skip..])?;
     same_bytes("v2 encoding", &msgpack::to_vec(&b, d_v2), &s.v2[skip..])?;
@@ -167,7 +158,11 @@ fn round_trip<T: Field>(s: &Section, skip: usize, rpc: bool) -> Check {
 /// A memberlist leaf message: decode, re-encode, and descend into serf messages it carries.
 fn check_leaf(bytes: &[u8]) -> Check {
     let msg = ml::Message::decode(bytes)?;
-    same_bytes("re-encoded message", &msg.encode(Dialect::GOSSIP), bytes)?;
+    same_bytes(
+        "re-encoded message",
+        &msg.encode(Dialect::GOSSIP_LEGACY),
+        bytes,
+    )?;
     match &msg {
         ml::Message::User(inner) => check_serf_message(inner),
         ml::Message::Alive(a) => {
@@ -187,12 +182,12 @@ fn check_serf_message(bytes: &[u8]) -> Check {
     match &msg {
         // Go writes maps in random order; ours are sorted, so compare values, not bytes.
         sm::Message::PushPull(_) => ensure(
-            sm::Message::decode(&msg.encode(Dialect::GOSSIP))? == msg,
+            sm::Message::decode(&msg.encode(Dialect::GOSSIP_LEGACY))? == msg,
             || "push/pull does not survive a round trip".into(),
         )?,
         _ => same_bytes(
             "re-encoded serf message",
-            &msg.encode(Dialect::GOSSIP),
+            &msg.encode(Dialect::GOSSIP_LEGACY),
             bytes,
         )?,
     }
@@ -215,8 +210,10 @@ fn check_serf_message(bytes: &[u8]) -> Check {
     }
 }
 
+/// Wire options as serf 0.9.x used them (go-msgpack 0.5 integers), which made the vectors.
 fn options(compression: bool, key: Option<&[u8]>, label: &[u8]) -> WireOptions {
     WireOptions {
+        dialect: Dialect::GOSSIP_LEGACY,
         compression,
         keyring: key.map(|k| Keyring::new(k, &[] as &[&[u8]]).expect("valid key")),
         label: label.to_vec(),
@@ -236,13 +233,13 @@ fn check_memberlist_json(name: &str, v: &Json) -> Check {
     let f = &v["fields"];
     let body = &f["body"];
     if name.starts_with("push_node_state") {
-        return check_struct::<PushNodeState>(&hex, body, Dialect::GOSSIP);
+        return check_struct::<PushNodeState>(&hex, body, Dialect::GOSSIP_LEGACY);
     }
     if !body.is_null() {
         let ty = f["msg_type"].as_u64().expect("msg_type");
         same_bytes("type byte", &hex[..1], &[ty as u8])?;
         let rest = &hex[1..];
-        let g = Dialect::GOSSIP;
+        let g = Dialect::GOSSIP_LEGACY;
         match ty {
             0 => check_struct::<Ping>(rest, body, g)?,
             1 => check_struct::<IndirectPing>(rest, body, g)?,
@@ -448,7 +445,7 @@ fn check_memberlist_json(name: &str, v: &Json) -> Check {
             compare(&pp.nodes.to_value(), &f["nodes"], "nodes")?;
             same_bytes("user state", &pp.user_state, &jhex(&f["user_state"]))?;
             check_serf_message(&pp.user_state)?;
-            let plain = pp.encode(Dialect::GOSSIP);
+            let plain = pp.encode(Dialect::GOSSIP_LEGACY);
             if let Some(p) = v["extra"].get("plaintext_hex") {
                 same_bytes("plaintext", &plain, &jhex(p))?;
             }
@@ -493,7 +490,7 @@ fn check_memberlist_json(name: &str, v: &Json) -> Check {
             compare(&header.to_value(), &f["header"], "header")?;
             same_bytes(
                 "re-encoded",
-                &stream::user_message(&user, Dialect::GOSSIP),
+                &stream::user_message(&user, Dialect::GOSSIP_LEGACY),
                 &hex,
             )?;
             check_serf_message(&user)
@@ -504,9 +501,13 @@ fn check_memberlist_json(name: &str, v: &Json) -> Check {
 
 /// Compress message vectors: the body, what it decompresses to, and Go-identical compression.
 fn check_compress(hex: &[u8], body: &Json, plain: &[u8]) -> Check {
-    check_struct::<Compress>(&hex[1..], body, Dialect::GOSSIP)?;
+    check_struct::<Compress>(&hex[1..], body, Dialect::GOSSIP_LEGACY)?;
     same_bytes("decompressed", &compress::unwrap(hex, 1 << 20)?, plain)?;
-    same_bytes("compressed", &compress::wrap(plain, Dialect::GOSSIP), hex)
+    same_bytes(
+        "compressed",
+        &compress::wrap(plain, Dialect::GOSSIP_LEGACY),
+        hex,
+    )
 }
 
 fn check_flattened(payload: &[u8], messages: usize) -> Check {
@@ -539,7 +540,7 @@ fn check_serf_json(name: &str, v: &Json) -> Check {
         .filter(|_| f.get("body").is_some())
     {
         same_bytes("type byte", &hex[..1], &[ty as u8])?;
-        let (rest, body, g) = (&hex[1..], &f["body"], Dialect::GOSSIP);
+        let (rest, body, g) = (&hex[1..], &f["body"], Dialect::GOSSIP_LEGACY);
         match ty {
             0 => check_struct::<sm::Leave>(rest, body, g)?,
             1 => check_struct::<sm::Join>(rest, body, g)?,
@@ -564,7 +565,7 @@ fn check_serf_json(name: &str, v: &Json) -> Check {
             compare(&coord.to_value(), &f["coordinate"], "coordinate")?;
             same_bytes(
                 "re-encoded",
-                &sm::encode_ack_payload(&coord, Dialect::GOSSIP),
+                &sm::encode_ack_payload(&coord, Dialect::GOSSIP_LEGACY),
                 &hex,
             )
         }
@@ -577,7 +578,7 @@ fn check_serf_json(name: &str, v: &Json) -> Check {
                 (Filter::Tag(tag), "filter_tag") => compare(&tag.to_value(), &f["body"], "body")?,
                 _ => return Err(format!("wrong filter kind {filter:?}").into()),
             }
-            same_bytes("re-encoded", &filter.encode(Dialect::GOSSIP), &hex)
+            same_bytes("re-encoded", &filter.encode(Dialect::GOSSIP_LEGACY), &hex)
         }
         "relay_query_response" | "relay_ack_ipv6" => {
             let sm::Message::Relay { header, inner } = sm::Message::decode(&hex)? else {
@@ -587,7 +588,7 @@ fn check_serf_json(name: &str, v: &Json) -> Check {
             if let Some(h) = f.get("header_hex") {
                 same_bytes(
                     "header",
-                    &msgpack::to_vec(&header, Dialect::GOSSIP),
+                    &msgpack::to_vec(&header, Dialect::GOSSIP_LEGACY),
                     &jhex(h),
                 )?;
             }
@@ -612,7 +613,11 @@ fn check_serf_json(name: &str, v: &Json) -> Check {
             ensure(decoded == tags_from_json(&f["tags"]), || {
                 format!("decoded {decoded:?}")
             })?;
-            same_bytes("encoded", &sm::encode_tags(&decoded, Dialect::GOSSIP), &hex)
+            same_bytes(
+                "encoded",
+                &sm::encode_tags(&decoded, Dialect::GOSSIP_LEGACY),
+                &hex,
+            )
         }
         other => Err(format!("no check written for vector {other}").into()),
     }
@@ -986,9 +991,9 @@ fn check_capture(s: &Section) -> Check {
         format!("consumed {used} of {}", bytes.len())
     })?;
     let plain = match msg {
-        StreamMessage::PushPull(pp) => pp.encode(Dialect::GOSSIP),
-        StreamMessage::Ping(p) => ml::Message::Ping(p).encode(Dialect::GOSSIP),
-        StreamMessage::Ack(a) => ml::Message::Ack(a).encode(Dialect::GOSSIP),
+        StreamMessage::PushPull(pp) => pp.encode(Dialect::GOSSIP_LEGACY),
+        StreamMessage::Ping(p) => ml::Message::Ping(p).encode(Dialect::GOSSIP_LEGACY),
+        StreamMessage::Ack(a) => ml::Message::Ack(a).encode(Dialect::GOSSIP_LEGACY),
         other => return Err(format!("unexpected {other:?}").into()),
     };
     if opts.keyring.is_none() {
@@ -1006,11 +1011,11 @@ fn check_gossip(s: &Section) -> Check {
     let title = s.title.as_str();
     let serf_message = || -> Check {
         let mb = sm::Message::decode(&s.v2)?;
-        same_bytes("v2", &mb.encode(GOSSIP_V2), &s.v2)?;
+        same_bytes("v2", &mb.encode(Dialect::GOSSIP), &s.v2)?;
         if let Some(legacy) = &s.legacy {
             let ma = sm::Message::decode(legacy)?;
             ensure(ma == mb, || "legacy and v2 decode differently".into())?;
-            same_bytes("legacy", &ma.encode(Dialect::GOSSIP), legacy)?;
+            same_bytes("legacy", &ma.encode(Dialect::GOSSIP_LEGACY), legacy)?;
             check_serf_message(legacy)?;
         }
         Ok(())
@@ -1018,7 +1023,7 @@ fn check_gossip(s: &Section) -> Check {
     match title {
         "filterNode" | "filterTag" => {
             let f = Filter::decode(a)?;
-            same_bytes("re-encoded", &f.encode(Dialect::GOSSIP), a)
+            same_bytes("re-encoded", &f.encode(Dialect::GOSSIP_LEGACY), a)
         }
         t if t.contains("type=")
             || t.contains("type 9")
@@ -1030,13 +1035,17 @@ fn check_gossip(s: &Section) -> Check {
         }
         t if t.contains("tags meta") => {
             let tags = sm::decode_tags(a)?;
-            same_bytes("re-encoded", &sm::encode_tags(&tags, Dialect::GOSSIP), a)
+            same_bytes(
+                "re-encoded",
+                &sm::encode_tags(&tags, Dialect::GOSSIP_LEGACY),
+                a,
+            )
         }
         "ping ack payload (version 1)" => {
             let coord = sm::decode_ack_payload(a)?.ok_or("no coordinate")?;
             same_bytes(
                 "re-encoded",
-                &sm::encode_ack_payload(&coord, Dialect::GOSSIP),
+                &sm::encode_ack_payload(&coord, Dialect::GOSSIP_LEGACY),
                 a,
             )
         }

@@ -1,13 +1,16 @@
 //! The msgpack encoder, writing exactly what HashiCorp's go-msgpack handles write.
 
-/// How Go's `int` family (signed types) is written. The two go-msgpack generations differ here only.
+/// How Go's `int` family (signed types) is written. The two go-msgpack generations differ here only,
+/// and each decodes the other's form, so either interoperates; libserf writes what current
+/// HashiCorp releases write.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum IntFormat {
     /// go-msgpack v0.5.x (serf <= 0.10.1, memberlist <= 0.5.0): non-negative signed values use the
-    /// unsigned markers (`cc`/`cd`/`ce`/`cf`). This is what the reference agent (serf 0.9.4) writes.
-    #[default]
+    /// unsigned markers (`cc`/`cd`/`ce`/`cf`). serf 0.9.x writes this, as in the golden vectors.
     Legacy,
     /// go-msgpack v2 (serf >= 0.10.2, memberlist >= 0.5.1): fixint up to 127, then `d1`/`d2`/`d3`.
+    /// serf 0.11.0 writes this.
+    #[default]
     V2,
 }
 
@@ -30,13 +33,25 @@ pub struct Dialect {
 }
 
 impl Dialect {
-    /// What the reference agent (serf 0.9.4, go-msgpack 0.5.5) writes on the gossip ports.
+    /// What HashiCorp's agent (serf 0.11.0, go-msgpack v2) writes on the gossip ports, and so
+    /// what libserf writes.
     pub const GOSSIP: Dialect = Dialect {
+        ints: IntFormat::V2,
+        flavor: Flavor::Gossip,
+    };
+    /// What HashiCorp's agent (serf 0.11.0) writes on its RPC port, and so what libserf writes.
+    pub const RPC: Dialect = Dialect {
+        ints: IntFormat::V2,
+        flavor: Flavor::Rpc,
+    };
+    /// What serf 0.9.x (go-msgpack 0.5) writes on the gossip ports: the golden vectors and
+    /// captures in tests/data.
+    pub const GOSSIP_LEGACY: Dialect = Dialect {
         ints: IntFormat::Legacy,
         flavor: Flavor::Gossip,
     };
-    /// What the reference agent writes on its RPC port.
-    pub const RPC: Dialect = Dialect {
+    /// What serf 0.9.x writes on its RPC port.
+    pub const RPC_LEGACY: Dialect = Dialect {
         ints: IntFormat::Legacy,
         flavor: Flavor::Rpc,
     };
