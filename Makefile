@@ -75,10 +75,12 @@ skip_layer = echo "SKIPPED $(1): needs $(2); run $(3)"; \
 # The fault tests (tests/faults.rs, ignored by a plain cargo test): network namespaces and
 # nftables rules, so root, iproute2 and nftables.
 faults:
-	@if [ "$$(id -u)" = 0 ] && command -v ip >/dev/null && command -v nft >/dev/null; then \
+	@missing=$$([ "$$(id -u)" = 0 ] || echo root; command -v ip >/dev/null || echo iproute2; \
+		command -v nft >/dev/null || echo nftables); \
+	if [ -z "$$missing" ]; then \
 		$(CARGO) test --release --test faults -- --ignored; \
 	else \
-		$(call skip_layer,faults,root with iproute2 and nftables,sudo apt-get install iproute2 nftables && sudo make faults); \
+		$(call skip_layer,faults,$$(echo $$missing | sed 's/ / and /g'),sudo apt-get install iproute2 nftables && sudo make faults); \
 	fi
 
 lint:

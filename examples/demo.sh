@@ -2,10 +2,21 @@
 # The README's first command: HashiCorp's Serf walkthrough with our `serf` binary, automated.
 # Two agents (foo, bar) on loopback, a join, the member list, a user event shown by an event
 # handler, kill -9 of bar (foo marks it failed), then bar back and ctrl-C of foo (bar sees it
-# leave).
+# leave). The ports move with DEMO_PORT (gossip: it and the next one, default 5000) and
+# DEMO_RPC_PORT (RPC: it and the next one, default 7373, the CLI's default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --quiet --release --bin serf
+GOSSIP=${DEMO_PORT:-5000}
+RPC=${DEMO_RPC_PORT:-7373}
+for port in "$GOSSIP" $((GOSSIP + 1)) "$RPC" $((RPC + 1)); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        echo "make demo: port $port on 127.0.0.1 is taken; move the demo's ports, e.g." >&2
+        echo "    make demo DEMO_PORT=$((GOSSIP + 1000)) DEMO_RPC_PORT=$((RPC + 1000))" >&2
+        exit 1
+    fi
+done
+echo "==> cargo build --release --bin serf (the first build takes a few minutes)"
+cargo build --release --bin serf
 SERF=target/release/serf
 DIR=$(mktemp -d)
 PIDS=()
@@ -35,32 +46,34 @@ status_is() {
 }
 show() { echo "\$ $*"; "$@"; }
 
-echo "==> serf agent -node=foo -bind=127.0.0.1:5000 -rpc-addr=127.0.0.1:7373"
-agent foo 5000 7373
-echo "==> serf agent -node=bar -bind=127.0.0.1:5001 -rpc-addr=127.0.0.1:7374"
-agent bar 5001 7374
-show $SERF join 127.0.0.1:5001
-status_is 7373 bar alive
-show $SERF members
-show $SERF event deploy v1.2.3
+FOO=127.0.0.1:$GOSSIP BAR=127.0.0.1:$((GOSSIP + 1))
+FOO_RPC=127.0.0.1:$RPC BAR_RPC=127.0.0.1:$((RPC + 1))
+echo "==> serf agent -node=foo -bind=$FOO -rpc-addr=$FOO_RPC"
+agent foo "$GOSSIP" "$RPC"
+echo "==> serf agent -node=bar -bind=$BAR -rpc-addr=$BAR_RPC"
+agent bar $((GOSSIP + 1)) $((RPC + 1))
+show $SERF join -rpc-addr="$FOO_RPC" "$BAR"
+status_is "$RPC" bar alive
+show $SERF members -rpc-addr="$FOO_RPC"
+show $SERF event -rpc-addr="$FOO_RPC" deploy v1.2.3
 for _ in $(seq 100); do [ "$(grep -c deploy "$DIR/handlers.log" 2>/dev/null)" = 2 ] && break; sleep 0.1; done
 cat "$DIR/handlers.log"
 
 echo "==> kill -9 bar"
 start_ts=$(date +%s.%N)
 kill -9 "${PIDS[1]}"; wait "${PIDS[1]}" 2>/dev/null || true
-status_is 7373 bar failed
+status_is "$RPC" bar failed
 awk -v a="$start_ts" -v b="$(date +%s.%N)" 'BEGIN { printf "foo marked bar failed after %.1f s\n", b - a }'
-show $SERF members
+show $SERF members -rpc-addr="$FOO_RPC"
 
 echo "==> bar is back; ctrl-C (SIGINT) of foo: a graceful leave"
-agent bar 5001 7374
-$SERF join -rpc-addr=127.0.0.1:7374 127.0.0.1:5000 >/dev/null
-status_is 7374 foo alive
+agent bar $((GOSSIP + 1)) $((RPC + 1))
+$SERF join -rpc-addr="$BAR_RPC" "$FOO" >/dev/null
+status_is $((RPC + 1)) foo alive
 kill -INT "${PIDS[0]}"
 wait "${PIDS[0]}" && echo "foo exited with status 0"
 grep -E 'Caught signal|Gracefully' "$DIR/foo.log"
-status_is 7374 foo left
-show $SERF members -rpc-addr=127.0.0.1:7374
+status_is $((RPC + 1)) foo left
+show $SERF members -rpc-addr="$BAR_RPC"
 kill -INT "${PIDS[2]}"; wait "${PIDS[2]}" || true
 echo "==> done: both agents exited"
