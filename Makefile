@@ -130,7 +130,7 @@ c-examples: build
 
 # Both reference agents, then their versions. Offline once the Go module cache holds the modules.
 reference: $(REFERENCE) $(REFERENCE_09)
-	@for bin in $^; do printf '%s: ' $$bin; ./$$bin version | head -n 1; done
+	@for bin in $^; do printf '%s: ' $$bin; ./$$bin version | sed -n 1p; done
 
 # GOTOOLCHAIN=local: the go.mod files name Go 1.26, and a machine builds with its own Go.
 REFERENCE_GO := GOTOOLCHAIN=local GOFLAGS='-mod=readonly -trimpath -buildvcs=false' \
