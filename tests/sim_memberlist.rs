@@ -116,6 +116,16 @@ fn five_nodes_converge_and_see_a_graceful_leave() {
         assert_eq!(m.delegate.left, vec![name(4)], "seed {s}: node {i}");
     }
     assert_eq!(false_failures(&world), 0, "seed {s}");
+    // As in memberlist 0.7, the left node is dropped once GossipToTheDeadTime (30 s) has passed.
+    world.run_for(Duration::from_secs(40));
+    for i in 0..4 {
+        let m = &world.machine(i).memberlist;
+        assert!(
+            m.node(&name(4).as_str().into()).is_none(),
+            "seed {s}: node {i} still holds the left node"
+        );
+        assert_eq!(m.nodes().len(), 4, "seed {s}: node {i}");
+    }
 }
 
 #[test]

@@ -851,12 +851,13 @@ impl Memberlist {
         }
     }
 
-    /// Drops nodes dead for longer than `GossipToTheDeadTime` and reshuffles the probe order.
+    /// Drops nodes dead or left for longer than `GossipToTheDeadTime` (left ones too since
+    /// memberlist 0.5, so that departed nodes do not pile up in push/pulls) and reshuffles the
+    /// probe order.
     fn reset_nodes(&mut self, now: Instant) {
         let dead_time = self.config.gossip_to_the_dead_time;
         self.nodes.retain(|n| {
-            !(n.state == NodeState::Dead
-                && now.saturating_duration_since(n.state_change) > dead_time)
+            !(n.is_dead_or_left() && now.saturating_duration_since(n.state_change) > dead_time)
         });
         self.nodes.shuffle(&mut self.rng);
         self.reindex();
