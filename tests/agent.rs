@@ -537,6 +537,123 @@ fn bad_input_gives_clear_errors() {
     assert!(guarded.cli(&["members", "-rpc-auth=s3cret"]).is_ok());
 }
 
+/// `bin args…` run to its end (killed if it runs past `limit`): exit code, stdout, stderr.
+fn outcome(bin: &Path, args: &[&str], limit: Duration) -> (Option<i32>, String, String) {
+    use std::process::Stdio;
+    let mut child = KillOnDrop(
+        Command::new(bin)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run serf"),
+    );
+    let mut code = None;
+    let ended = wait_until(limit, || match child.0.try_wait() {
+        Ok(Some(status)) => {
+            code = status.code();
+            true
+        }
+        _ => false,
+    });
+    assert!(
+        ended,
+        "{} {args:?} still runs after {limit:?}",
+        bin.display()
+    );
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    let out = child
+        .0
+        .stdout
+        .as_mut()
+        .expect("piped")
+        .read_to_string(&mut stdout);
+    let err = child
+        .0
+        .stderr
+        .as_mut()
+        .expect("piped")
+        .read_to_string(&mut stderr);
+    out.and(err).expect("read the output");
+    (code, stdout, stderr)
+}
+
+/// serf 0.11's checks of the mDNS options print what HashiCorp's agent prints, on the same
+/// stream, with the same exit code, and at the same point: after the `-iface` check and before
+/// any warning.
+#[test]
+fn mdns_option_errors_match_reference() {
+    let dir = scratch("mdns-errors");
+    let file = dir.join("mdns.json");
+    std::fs::write(
+        &file,
+        r#"{"discover": "c", "mdns": {"interface": "lo", "disable_ipv4": true, "disable_ipv6": true}}"#,
+    )
+    .unwrap();
+    let file = format!("-config-file={}", file.display());
+    let without_discover = "==> mDNS interface specified without enabling mDNS discovery\n";
+    let no_interface =
+        "==> Invalid mDNS network interface: route ip+net: no such network interface\n";
+    let no_family = "==> Invalid mDNS configuration: both IPv4 and IPv6 are disabled\n";
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["-mdns-iface=lo", "-role=web", "-retry-interval=1ms"],
+            without_discover,
+        ),
+        (&["-mdns-iface=no-such-if0", "-discover=c"], no_interface),
+        (
+            &[
+                "-mdns-iface=lo",
+                "-discover=c",
+                "-mdns-disable-ipv4",
+                "-mdns-disable-ipv6",
+            ],
+            no_family,
+        ),
+        (&[&file], no_family),
+        (&[&file, "-mdns-iface=no-such-if0"], no_interface),
+        (
+            &["-iface=no-such-if0", "-mdns-iface=no-such-if1"],
+            "==> Invalid network interface: route ip+net: no such network interface\n",
+        ),
+    ];
+    for (flags, expected) in cases {
+        // Loopback addresses, should a check fail to stop the agent.
+        let mut args = vec!["agent", "-bind=127.0.0.1:0", "-rpc-addr=127.0.0.1:0"];
+        args.extend_from_slice(flags);
+        let limit = Duration::from_secs(10);
+        let theirs = outcome(reference::binary(), &args, limit);
+        assert_eq!(
+            theirs,
+            (Some(1), expected.to_string(), String::new()),
+            "HashiCorp's serf {args:?}"
+        );
+        assert_eq!(outcome(ours(), &args, limit), theirs, "serf {args:?}");
+    }
+}
+
+/// `serf agent -h` names every flag that HashiCorp's names (in words of our own), serf 0.11's
+/// mDNS flags among them.
+#[test]
+fn agent_help_names_every_reference_flag() {
+    let flags = |bin: &Path| {
+        let (code, stdout, help) = outcome(bin, &["agent", "-h"], Duration::from_secs(10));
+        assert_eq!((code, stdout.as_str()), (Some(0), ""), "{}", bin.display());
+        let re = regex::Regex::new(r"(?m)(?:^|[^A-Za-z0-9_-])(--?[a-z][a-z0-9-]*)").unwrap();
+        re.captures_iter(&help)
+            .map(|c| c[1].to_string())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    let theirs = flags(reference::binary());
+    let mine = flags(ours());
+    for new in ["-mdns-iface", "-mdns-disable-ipv4", "-mdns-disable-ipv6"] {
+        assert!(theirs.contains(new), "{theirs:?}");
+    }
+    let missing: Vec<_> = theirs.difference(&mine).collect();
+    assert!(missing.is_empty(), "our help lacks {missing:?}");
+}
+
 /// SIGHUP re-reads the config files: new tags and handlers take effect. SIGTERM without
 /// `leave_on_terminate` stops the agent without a leave (exit code 1, as HashiCorp's).
 #[test]

@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use reference::wait_until;
-use serf::agent::config::Config;
+use serf::agent::config::{Config, MdnsConfig};
 use serf::agent::log::{Level, Logger};
 use serf::agent::mdns;
 use serf::agent::service::Agent;
@@ -121,8 +121,11 @@ impl Ours {
         config.finish().unwrap();
         let agent = Agent::start(config, logger).unwrap();
         let advertise = agent.serf().local_addr();
-        let discovery =
-            mdns::start(agent.clone(), "interop", name, advertise, Some("lo"), false).unwrap();
+        let lo = MdnsConfig {
+            interface: "lo".into(),
+            ..MdnsConfig::default()
+        };
+        let discovery = mdns::start(agent.clone(), "interop", name, advertise, &lo, false).unwrap();
         Ours {
             agent,
             discovery,
@@ -245,5 +248,52 @@ fn our_agents_started_with_discover_form_a_cluster() {
         let log = std::fs::read_to_string(&a.log).unwrap_or_default();
         assert!(both, "no cluster of two; disc-a's log:\n{log}");
         assert!(log.contains("mDNS cluster: bin"), "{log}");
+    });
+}
+
+/// serf 0.11's `-mdns-iface` and `-mdns-disable-ipv6` on our agent and HashiCorp's: each logs
+/// the interface it starts mDNS on, and HashiCorp's finds ours over IPv4 alone and joins it.
+#[test]
+fn mdns_interface_and_family_options_work_with_hashicorp_agent() {
+    reference::binary();
+    in_private_netns(|| {
+        let ours = std::path::Path::new(env!("CARGO_BIN_EXE_serf"));
+        let at = |port| SocketAddr::from(([127, 0, 0, 1], port));
+        let flags = ["-discover=fam", "-mdns-iface=lo", "-mdns-disable-ipv6"];
+        let rust =
+            reference::Agent::start_binary(ours, "rust-fam", at(reference::free_port()), &flags);
+        // HashiCorp's agent looks once when it starts (and then every minute): ours answers
+        // first.
+        assert!(wait_advertised(
+            "_serf_fam._tcp.local.",
+            "rust-fam._serf_fam._tcp.local.",
+            WAIT
+        ));
+        let go = reference::Agent::start_at("go-fam", at(reference::free_port()), &flags);
+        let log =
+            |agent: &reference::Agent| std::fs::read_to_string(&agent.log).unwrap_or_default();
+        let both = wait_until(WAIT, || {
+            [&rust, &go].iter().all(|n| {
+                n.members()
+                    .iter()
+                    .filter(|(_, status, _)| status == "alive")
+                    .count()
+                    == 2
+            })
+        });
+        assert!(
+            both,
+            "no cluster of two; our log:\n{}\nHashiCorp's log:\n{}",
+            log(&rust),
+            log(&go)
+        );
+        for agent in [&rust, &go] {
+            let log = log(agent);
+            assert!(
+                log.contains("[INFO] agent: Starting mDNS listener on interface lo"),
+                "{}: {log}",
+                agent.name
+            );
+        }
     });
 }

@@ -11,13 +11,15 @@ use std::time::Duration;
 use crossbeam_channel::{select, Receiver};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
-use super::config::{addr_parts, parse_tags, Config, Layer};
+use super::config::{addr_parts, parse_tags, Config, Layer, MdnsLayer};
 use super::flags::FlagSet;
 use super::handlers::{DispatchContext, HandlerRunner, HandlerSpec, Responder, RunnerLimits};
 use super::log::{Console, Gate, Level, Logger, Sink, Syslog};
 use super::mdns::{self, Discovery};
 use super::server::RpcServer;
-use super::service::{addresses_of, read_tags_file, Agent, DropSite, EventHandler};
+use super::service::{
+    addresses_of, check_interface, read_tags_file, Agent, DropSite, EventHandler,
+};
 use crate::serf::Event;
 use crate::telemetry::{install, TelemetryConfig};
 
@@ -28,7 +30,7 @@ pub const USAGE: &str = include_str!("agent_usage.txt");
 
 /// Runs `serf agent` with the arguments after the subcommand; returns the exit code.
 pub fn run(args: &[String]) -> i32 {
-    let Some(config) = read_config(args) else {
+    let Some(mut config) = read_config(args) else {
         return 1;
     };
     let level = match config.log_level.parse::<Level>() {
@@ -69,6 +71,13 @@ pub fn run(args: &[String]) -> i32 {
             return 1;
         }
     };
+    // Where HashiCorp's `setupAgent` looks at the interface: after the log and telemetry setup.
+    if !config.interface.is_empty() {
+        if let Err(e) = apply_interface(&mut config) {
+            ui_error(&e);
+            return 1;
+        }
+    }
     let code = match start(config, args, logger.clone(), &gate) {
         Ok(running) => running.wait_for_exit(),
         Err(message) => {
@@ -124,10 +133,14 @@ fn read_config(args: &[String]) -> Option<Config> {
         }
     }
     if !config.interface.is_empty() {
-        if let Err(e) = apply_interface(&mut config) {
-            ui_error(&e);
+        if let Err(e) = check_interface(&config.interface) {
+            ui_error(&format!("Invalid network interface: {e}"));
             return None;
         }
+    }
+    if let Err(e) = check_mdns(&config) {
+        ui_error(&e);
+        return None;
     }
     for w in warnings {
         ui_output(&w);
@@ -157,6 +170,9 @@ fn parse_flags(args: &[String]) -> Option<(Layer, Vec<String>, Vec<String>)> {
     let tags = fs.list("tag");
     let discover = fs.string("discover", "");
     let iface = fs.string("iface", "");
+    let mdns_iface = fs.string("mdns-iface", "");
+    let mdns_disable_ipv4 = fs.bool("mdns-disable-ipv4", false);
+    let mdns_disable_ipv6 = fs.bool("mdns-disable-ipv6", false);
     let tags_file = fs.string("tags-file", "");
     let syslog = fs.bool("syslog", false);
     let retry_join = fs.list("retry-join");
@@ -190,6 +206,11 @@ fn parse_flags(args: &[String]) -> Option<(Layer, Vec<String>, Vec<String>)> {
         snapshot_path: text(snapshot.get()),
         discover: text(discover.get()),
         interface: text(iface.get()),
+        mdns: Some(MdnsLayer {
+            interface: text(mdns_iface.get()),
+            disable_ipv4: yes(mdns_disable_ipv4.get()),
+            disable_ipv6: yes(mdns_disable_ipv6.get()),
+        }),
         tags_file: text(tags_file.get()),
         enable_syslog: yes(syslog.get()),
         retry_join: Some(retry_join.get()),
@@ -203,6 +224,22 @@ fn parse_flags(args: &[String]) -> Option<(Layer, Vec<String>, Vec<String>)> {
         ..Layer::default()
     };
     Some((layer, config_paths.get(), tags.get()))
+}
+
+/// HashiCorp's checks of the mDNS settings, made only when an mDNS interface is named.
+fn check_mdns(config: &Config) -> Result<(), String> {
+    let mdns = &config.mdns;
+    if mdns.interface.is_empty() {
+        return Ok(());
+    }
+    if config.discover.is_empty() {
+        return Err("mDNS interface specified without enabling mDNS discovery".into());
+    }
+    check_interface(&mdns.interface).map_err(|e| format!("Invalid mDNS network interface: {e}"))?;
+    if mdns.disable_ipv4 && mdns.disable_ipv6 {
+        return Err("Invalid mDNS configuration: both IPv4 and IPv6 are disabled".into());
+    }
+    Ok(())
 }
 
 /// `-iface`: bind to the interface's first usable address, or check that it has the bind IP.
@@ -357,13 +394,19 @@ fn start_discovery(config: &Config, agent: &Arc<Agent>) -> Result<Option<Discove
         .serf()
         .local_member()
         .map_err(|e| format!("Error starting mDNS listener: {e}"))?;
-    let interface = (!config.interface.is_empty()).then_some(config.interface.as_str());
+    let network = config.mdns_in_effect();
+    if !network.interface.is_empty() {
+        agent.logger().info(format!(
+            "agent: Starting mDNS listener on interface {}",
+            network.interface
+        ));
+    }
     mdns::start(
         agent.clone(),
         &config.discover,
         &config.node_name,
         SocketAddr::new(local.addr, local.port),
-        interface,
+        &network,
         config.replay_on_join,
     )
     .map(Some)
@@ -586,5 +629,67 @@ impl EventHandler for ScriptHandler {
             },
         );
         agent.count_drops(DropSite::Handler, dropped);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::config::MdnsConfig;
+
+    fn config(json: &str) -> Config {
+        let mut c = Config::default();
+        c.merge(&serde_json::from_str(json).unwrap()).unwrap();
+        c
+    }
+
+    #[test]
+    fn mdns_flags_lie_over_the_config_files_mdns_block() {
+        let args = ["-mdns-iface=lo", "-mdns-disable-ipv6"].map(String::from);
+        let (flags, ..) = parse_flags(&args).unwrap();
+        let mut c = config(r#"{"mdns":{"interface":"eth9","disable_ipv4":true}}"#);
+        c.merge(&flags).unwrap();
+        let want = MdnsConfig {
+            interface: "lo".into(),
+            disable_ipv4: true,
+            disable_ipv6: true,
+        };
+        assert_eq!(c.mdns, want);
+        let (flags, ..) = parse_flags(&[]).unwrap();
+        c.merge(&flags).unwrap();
+        assert_eq!(c.mdns, want, "absent flags change nothing");
+    }
+
+    #[test]
+    fn mdns_settings_are_checked_as_hashicorp_checks_them() {
+        let check = |json: &str| check_mdns(&config(json)).err();
+        assert_eq!(check("{}"), None);
+        // Only a named mDNS interface is checked: without one HashiCorp's agent starts with
+        // both families disabled (and each poll fails).
+        assert_eq!(
+            check(r#"{"mdns":{"disable_ipv4":true,"disable_ipv6":true}}"#),
+            None
+        );
+        assert_eq!(
+            check(r#"{"interface":"lo","mdns":{"disable_ipv4":true,"disable_ipv6":true}}"#),
+            None
+        );
+        assert_eq!(
+            check(r#"{"mdns":{"interface":"lo"}}"#).unwrap(),
+            "mDNS interface specified without enabling mDNS discovery"
+        );
+        assert_eq!(
+            check(r#"{"discover":"c","mdns":{"interface":"no-such-if0"}}"#).unwrap(),
+            "Invalid mDNS network interface: route ip+net: no such network interface"
+        );
+        assert_eq!(
+            check(r#"{"discover":"c","mdns":{"interface":"lo","disable_ipv4":true,"disable_ipv6":true}}"#)
+                .unwrap(),
+            "Invalid mDNS configuration: both IPv4 and IPv6 are disabled"
+        );
+        assert_eq!(
+            check(r#"{"discover":"c","mdns":{"interface":"lo","disable_ipv6":true}}"#),
+            None
+        );
     }
 }

@@ -60,6 +60,7 @@ pub struct Config {
     pub skip_leave_on_interrupt: bool,
     pub discover: String,
     pub interface: String,
+    pub mdns: MdnsConfig,
     pub reconnect_interval: Option<Duration>,
     pub reconnect_timeout: Option<Duration>,
     pub tombstone_timeout: Option<Duration>,
@@ -105,6 +106,7 @@ impl Default for Config {
             skip_leave_on_interrupt: false,
             discover: String::new(),
             interface: String::new(),
+            mdns: MdnsConfig::default(),
             reconnect_interval: None,
             reconnect_timeout: None,
             tombstone_timeout: None,
@@ -152,6 +154,7 @@ pub struct Layer {
     pub skip_leave_on_interrupt: Option<bool>,
     pub discover: Option<String>,
     pub interface: Option<String>,
+    pub mdns: Option<MdnsLayer>,
     pub reconnect_interval: Option<String>,
     pub reconnect_timeout: Option<String>,
     pub tombstone_timeout: Option<String>,
@@ -168,6 +171,30 @@ pub struct Layer {
     pub broadcast_timeout: Option<String>,
     /// Parsed for compatibility; HashiCorp's agent ignores it as well.
     pub validate_node_names: Option<bool>,
+    /// Parsed for compatibility; the key is the Go field name, as serf 0.11 gives it no other.
+    /// It picks the msgpack encoding of time values in RPC responses, which carry none, and
+    /// HashiCorp's merge drops it before its RPC server could see it.
+    #[serde(rename = "MsgpackUseNewTimeFormat")]
+    pub msgpack_use_new_time_format: Option<bool>,
+}
+
+/// The `mdns` block of a config file (serf 0.11), and the `-mdns-*` flags.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MdnsLayer {
+    pub interface: Option<String>,
+    pub disable_ipv4: Option<bool>,
+    pub disable_ipv6: Option<bool>,
+}
+
+/// Where `-discover` speaks mDNS (serf 0.11's `MDNSConfig`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MdnsConfig {
+    /// The one interface to use; empty: `-iface`'s ([`Config::mdns_in_effect`]), else every
+    /// interface.
+    pub interface: String,
+    pub disable_ipv4: bool,
+    pub disable_ipv6: bool,
 }
 
 impl Config {
@@ -239,6 +266,11 @@ impl Config {
         );
         set_nonempty(&mut self.discover, &layer.discover);
         set_nonempty(&mut self.interface, &layer.interface);
+        if let Some(mdns) = &layer.mdns {
+            set_nonempty(&mut self.mdns.interface, &mdns.interface);
+            set(&mut self.mdns.disable_ipv4, &mdns.disable_ipv4);
+            set(&mut self.mdns.disable_ipv6, &mdns.disable_ipv6);
+        }
         set_duration(&mut self.reconnect_interval, &layer.reconnect_interval)?;
         set_duration(&mut self.reconnect_timeout, &layer.reconnect_timeout)?;
         set_duration(&mut self.tombstone_timeout, &layer.tombstone_timeout)?;
@@ -262,6 +294,16 @@ impl Config {
         set_duration(&mut broadcast, &layer.broadcast_timeout)?;
         set(&mut self.broadcast_timeout, &broadcast);
         Ok(())
+    }
+
+    /// The mDNS settings in effect: without `mdns.interface`, the `-iface` one (HashiCorp's
+    /// `MDNSNetworkInterface`).
+    pub fn mdns_in_effect(&self) -> MdnsConfig {
+        let mut mdns = self.mdns.clone();
+        if mdns.interface.is_empty() {
+            mdns.interface.clone_from(&self.interface);
+        }
+        mdns
     }
 
     /// Reads `-config-file`/`-config-dir` paths in order and lays each file over this config.
@@ -419,6 +461,42 @@ mod tests {
         let mut c = Config::default();
         let err = c.merge(&layer(r#"{"retry_interval":"soon"}"#)).unwrap_err();
         assert!(err.to_string().contains("invalid duration"), "{err}");
+    }
+
+    #[test]
+    fn the_mdns_block_layers_and_falls_back_to_the_bind_interface() {
+        let mut c = Config::default();
+        assert_eq!(c.mdns_in_effect(), MdnsConfig::default());
+        c.merge(&layer(
+            r#"{"interface":"eth0","mdns":{"disable_ipv6":true}}"#,
+        ))
+        .unwrap();
+        let eth0 = MdnsConfig {
+            interface: "eth0".into(),
+            disable_ipv4: false,
+            disable_ipv6: true,
+        };
+        assert_eq!(c.mdns_in_effect(), eth0);
+        assert_eq!(c.mdns.interface, "", "the fallback is not stored");
+        c.merge(&layer(
+            r#"{"mdns":{"interface":"eth1","disable_ipv4":true},"MsgpackUseNewTimeFormat":true}"#,
+        ))
+        .unwrap();
+        c.merge(&layer(r#"{"mdns":null}"#)).unwrap();
+        let eth1 = MdnsConfig {
+            interface: "eth1".into(),
+            disable_ipv4: true,
+            disable_ipv6: true,
+        };
+        assert_eq!((&c.mdns, c.mdns_in_effect()), (&eth1, eth1.clone()));
+        for bad in [
+            r#"{"mdns":{"iface":"lo"}}"#,
+            r#"{"mdns":{"disable_ipv4":"yes"}}"#,
+            r#"{"mdns":"lo"}"#,
+            r#"{"msgpack_use_new_time_format":true}"#,
+        ] {
+            assert!(serde_json::from_str::<Layer>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

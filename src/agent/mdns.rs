@@ -18,6 +18,10 @@
 //! - the SRV target is a host name made from the node name (`<node>-serf.local.`) rather
 //!   than the machine's name, so it never collides with the host's own mDNS responder;
 //! - the address record is only sent on interfaces whose subnet holds the advertise IP;
+//! - `-mdns-disable-ipv4`/`-ipv6` keep the agent off that IP family altogether, where
+//!   HashiCorp's agent only stops querying over it and still answers on both (with both
+//!   disabled, both sides answer on both families and every poll fails with HashiCorp's
+//!   error);
 //! - besides answering queries, the agent announces itself when it starts and says goodbye
 //!   when it stops, and it keeps listening between polls, so two of these agents find each
 //!   other without waiting for a poll;
@@ -41,8 +45,9 @@ use mdns_sd::{
 };
 use thiserror::Error;
 
+use super::config::MdnsConfig;
 use super::log::Logger;
-use super::service::{Agent, AgentError};
+use super::service::{interface_exists, Agent, AgentError};
 
 /// How often the agent looks for peers (HashiCorp's `mdnsPollInterval`).
 pub const POLL_INTERVAL: Duration = Duration::from_secs(60);
@@ -65,6 +70,9 @@ const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
 
 /// The longest the worker waits before looking at its stop flag again.
 const MAX_WAIT: Duration = Duration::from_secs(1);
+
+/// Why every poll fails with both IP families disabled (`hashicorp/mdns`'s words).
+const NO_QUERY_FAMILY: &str = "Must enable at least one of IPv4 and IPv6 querying";
 
 /// Why discovery could not start.
 #[derive(Debug, Error)]
@@ -313,14 +321,15 @@ struct Running {
 
 /// Starts discovery for `agent`: advertises `node` at `advertise` as an instance of
 /// `_serf_<cluster>._tcp` and joins the peers found, with `replay` as for `serf join`.
-/// `interface` limits mDNS to one network interface (`-iface`); without it every interface,
-/// loopback included, is used.
+/// `network.interface` limits mDNS to one network interface (see
+/// [`Config::mdns_in_effect`](super::config::Config::mdns_in_effect)); without it every
+/// interface, loopback included, is used.
 pub fn start(
     agent: Arc<Agent>,
     cluster: &str,
     node: &str,
     advertise: SocketAddr,
-    interface: Option<&str>,
+    network: &MdnsConfig,
     replay: bool,
 ) -> Result<Discovery, MdnsError> {
     start_with(
@@ -328,7 +337,7 @@ pub fn start(
         cluster,
         node,
         advertise,
-        interface,
+        network,
         replay,
         POLL_INTERVAL,
     )
@@ -339,10 +348,14 @@ fn start_with(
     cluster: &str,
     node: &str,
     advertise: SocketAddr,
-    interface: Option<&str>,
+    network: &MdnsConfig,
     replay: bool,
     poll_interval: Duration,
 ) -> Result<Discovery, MdnsError> {
+    let interface = Some(network.interface.as_str()).filter(|name| !name.is_empty());
+    // With both families disabled HashiCorp's agent still starts and answers on both; only its
+    // polls fail.
+    let query = !(network.disable_ipv4 && network.disable_ipv6);
     validate_cluster(cluster)?;
     if node.is_empty() {
         return Err(MdnsError::EmptyNode);
@@ -370,9 +383,16 @@ fn start_with(
     let daemon = ServiceDaemon::new()?;
     let setup = (|| -> Result<Receiver<DaemonEvent>, MdnsError> {
         daemon.set_service_name_len_max(SERVICE_NAME_LEN_MAX)?;
+        // Later selections override earlier ones for the addresses they match.
         if let Some(name) = interface {
             daemon.disable_interface(IfKind::All)?;
             daemon.enable_interface(IfKind::Name(name.to_string()))?;
+        }
+        if query && network.disable_ipv4 {
+            daemon.disable_interface(IfKind::IPv4)?;
+        }
+        if query && network.disable_ipv6 {
+            daemon.disable_interface(IfKind::IPv6)?;
         }
         let monitor = daemon.monitor()?;
         daemon.register(info)?;
@@ -396,6 +416,7 @@ fn start_with(
         advertise,
         replay,
         poll_interval,
+        query,
         stop: stop.clone(),
     };
     let worker = match std::thread::Builder::new()
@@ -481,14 +502,6 @@ fn stop_daemon(daemon: &ServiceDaemon) -> bool {
     }
 }
 
-fn interface_exists(name: &str) -> bool {
-    let Ok(c) = std::ffi::CString::new(name) else {
-        return false;
-    };
-    // SAFETY: if_nametoindex only reads the NUL-terminated name.
-    unsafe { libc::if_nametoindex(c.as_ptr()) != 0 }
-}
-
 /// The thread that looks for peers and joins them (HashiCorp's `AgentMDNS.run`).
 struct Worker {
     joiner: Arc<dyn Joiner>,
@@ -498,6 +511,8 @@ struct Worker {
     advertise: SocketAddr,
     replay: bool,
     poll_interval: Duration,
+    /// False with both IP families disabled: then every poll fails.
+    query: bool,
     stop: Arc<AtomicBool>,
 }
 
@@ -523,7 +538,14 @@ impl Worker {
             }
             if planner.poll_due(now) {
                 // A new search replaces the previous one and queries the network at once.
-                match self.daemon.browse(&self.service_type) {
+                let search = if self.query {
+                    self.daemon
+                        .browse(&self.service_type)
+                        .map_err(|e| e.to_string())
+                } else {
+                    Err(NO_QUERY_FAMILY.to_string())
+                };
+                match search {
                     Ok(rx) => results = Some(rx),
                     Err(e) => {
                         logger.error(format!("agent.mdns: Failed to poll for new hosts: {e}"))
@@ -811,7 +833,19 @@ mod tests {
             Arc::new(Never(Logger::new(super::super::log::Level::Err, vec![])));
         let at: SocketAddr = "127.0.0.1:7946".parse().unwrap();
         let start = |cluster: &str, node: &str, addr: SocketAddr, iface: Option<&str>| {
-            start_with(j.clone(), cluster, node, addr, iface, false, POLL_INTERVAL)
+            let network = MdnsConfig {
+                interface: iface.unwrap_or_default().into(),
+                ..MdnsConfig::default()
+            };
+            start_with(
+                j.clone(),
+                cluster,
+                node,
+                addr,
+                &network,
+                false,
+                POLL_INTERVAL,
+            )
         };
         assert!(matches!(
             start("a.b", "n", at, None),
@@ -936,6 +970,14 @@ mod tests {
 
     const LIVE_WAIT: Duration = Duration::from_secs(20);
 
+    /// mDNS on the loopback interface only.
+    fn lo() -> MdnsConfig {
+        MdnsConfig {
+            interface: "lo".into(),
+            ..MdnsConfig::default()
+        }
+    }
+
     #[test]
     fn two_agents_find_each_other_over_loopback_multicast() {
         in_private_netns(|| {
@@ -943,7 +985,7 @@ mod tests {
             let start = |j: &Arc<Recorder>, cluster: &str, node: &str, port: u16, replay| {
                 let addr = SocketAddr::from(([127, 0, 0, 1], port));
                 let j: Arc<dyn Joiner> = j.clone();
-                start_with(j, cluster, node, addr, Some("lo"), replay, POLL_INTERVAL).unwrap()
+                start_with(j, cluster, node, addr, &lo(), replay, POLL_INTERVAL).unwrap()
             };
             let da = start(&a, "live", "alpha", 7001, false);
             let db = start(&b, "live", "beta.example", 7002, true);
@@ -984,6 +1026,60 @@ mod tests {
     }
 
     #[test]
+    fn ip_families_can_be_disabled() {
+        in_private_netns(|| {
+            let (a, b, c) = (Recorder::new(), Recorder::new(), Recorder::new());
+            let start = |j: &Arc<Recorder>, node: &str, port: u16, network: &MdnsConfig| {
+                let addr = SocketAddr::from(([127, 0, 0, 1], port));
+                let j: Arc<dyn Joiner> = j.clone();
+                start_with(j, "fam", node, addr, network, false, POLL_INTERVAL).unwrap()
+            };
+            let v4 = MdnsConfig {
+                disable_ipv6: true,
+                ..lo()
+            };
+            let _da = start(&a, "alpha", 7011, &v4);
+            let _db = start(&b, "beta", 7012, &v4);
+            assert_eq!(a.wait_for("127.0.0.1:7012", LIVE_WAIT), ["127.0.0.1:7012"]);
+            assert_eq!(b.wait_for("127.0.0.1:7011", LIVE_WAIT), ["127.0.0.1:7011"]);
+
+            // IPv6 only: no packet reaches the IPv4-only agents.
+            let d = Recorder::new();
+            let v6 = MdnsConfig {
+                disable_ipv4: true,
+                ..lo()
+            };
+            let _dd = start(&d, "delta", 7014, &v6);
+
+            // With neither family every poll fails as HashiCorp's does, and the agent is
+            // still advertised: the others, listening, find it.
+            let none = MdnsConfig {
+                disable_ipv4: true,
+                ..v4
+            };
+            let _dc = start(&c, "gamma", 7013, &none);
+            let deadline = Instant::now() + LIVE_WAIT;
+            let failed = || {
+                c.log_lines().iter().any(|l| {
+                    l.ends_with(
+                        "[ERR] agent.mdns: Failed to poll for new hosts: \
+                         Must enable at least one of IPv4 and IPv6 querying",
+                    )
+                })
+            };
+            while !failed() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            assert!(failed(), "{:?}", c.log_lines());
+            let found_by_a = a.wait_for("127.0.0.1:7013", LIVE_WAIT);
+            assert!(found_by_a.contains(&"127.0.0.1:7013".to_string()));
+            // delta started first, so it would have been found by now.
+            assert!(!found_by_a.contains(&"127.0.0.1:7014".to_string()));
+            assert!(c.wait_for("", Duration::ZERO).is_empty());
+        });
+    }
+
+    #[test]
     fn agents_started_with_discovery_form_a_cluster() {
         use super::super::config::Config;
         use super::super::log::Level;
@@ -998,8 +1094,7 @@ mod tests {
                 config.finish().unwrap();
                 let agent = Agent::start(config, Logger::new(Level::Err, vec![])).unwrap();
                 let advertise = agent.serf().local_addr();
-                let discovery =
-                    start(agent.clone(), "e2e", name, advertise, Some("lo"), false).unwrap();
+                let discovery = start(agent.clone(), "e2e", name, advertise, &lo(), false).unwrap();
                 (agent, discovery)
             };
             let (one, d1) = agent("one", 7101);

@@ -605,11 +605,7 @@ fn private_ipv4() -> Result<Ipv4Addr, AgentError> {
 /// The addresses of an interface (`-iface`), in the order the system lists them.
 pub fn addresses_of(interface: &str) -> Result<Vec<IpAddr>, String> {
     let all = interface_addresses();
-    if !interface_exists(interface) {
-        return Err(format!(
-            "route ip+net: no such network interface {interface}"
-        ));
-    }
+    check_interface(interface)?;
     Ok(all
         .into_iter()
         .filter(|(name, _)| name == interface)
@@ -617,7 +613,16 @@ pub fn addresses_of(interface: &str) -> Result<Vec<IpAddr>, String> {
         .collect())
 }
 
-fn interface_exists(name: &str) -> bool {
+/// Fails, in the words of Go's `net.InterfaceByName`, if the host has no such interface.
+pub fn check_interface(name: &str) -> Result<(), String> {
+    if interface_exists(name) {
+        Ok(())
+    } else {
+        Err("route ip+net: no such network interface".into())
+    }
+}
+
+pub(crate) fn interface_exists(name: &str) -> bool {
     let Ok(c) = std::ffi::CString::new(name) else {
         return false;
     };
