@@ -20,7 +20,7 @@ C_LINK := -L$(LIB) -lserf -pthread -Wl,-rpath,$(abspath $(LIB))
 C_WARN := -Wall -Wextra -Werror -g -Iinclude
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-.PHONY: all build dist demo decode-captures test tools faults lint check-header bench clean \
+.PHONY: all build dist demo decode-captures test tools faults mdns lint check-header bench clean \
 	c-examples c-test valgrind check-exports install readme-c reference python-test go-test \
 	readme-go fuzz-smoke
 
@@ -50,7 +50,7 @@ decode-captures:
 test: tools lint check-header reference
 	mkdir -p target
 	$(CARGO) test --release --all-targets 2>&1 | tee target/test-output.log
-	$(MAKE) --no-print-directory faults c-test check-exports valgrind readme-c python-test go-test readme-go fuzz-smoke 2>&1 | tee -a target/test-output.log
+	$(MAKE) --no-print-directory faults mdns c-test check-exports valgrind readme-c python-test go-test readme-go fuzz-smoke 2>&1 | tee -a target/test-output.log
 	@awk '/^test result:/ { p += $$4; f += $$6 } /^[0-9]+ passed, [0-9]+ failed$$/ { p += $$1; f += $$3 } \
 		/^SKIPPED [a-z-]+:/ { k++; sub(":", "", $$2); names = names (k > 1 ? ", " : "") $$2 } \
 		END { printf "total: %d passed, %d failed", p, f; \
@@ -81,6 +81,16 @@ faults:
 		$(CARGO) test --release --test faults -- --ignored; \
 	else \
 		$(call skip_layer,faults,$$(echo $$missing | sed 's/ / and /g'),sudo apt-get install iproute2 nftables && sudo make faults); \
+	fi
+
+# The live mDNS tests (src/agent/mdns.rs, tests/agent_mdns.rs, ignored by a plain cargo test):
+# multicast inside a network namespace of their own, so root.
+mdns:
+	@if [ "$$(id -u)" = 0 ]; then \
+		$(CARGO) test --release --lib agent::mdns -- --ignored && \
+		$(CARGO) test --release --test agent_mdns -- --ignored; \
+	else \
+		$(call skip_layer,mdns,root,sudo make mdns); \
 	fi
 
 lint:

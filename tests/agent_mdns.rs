@@ -1,8 +1,9 @@
-//! `-discover` against HashiCorp's agent (serf 0.9.4 with `hashicorp/mdns`): each side must
+//! `-discover` against HashiCorp's agent (serf v0.11.0 with `hashicorp/mdns`): each side must
 //! find the other over multicast DNS and join it. Everything runs inside a network namespace
 //! that the test makes for itself, whose only interface is its own loopback: no mDNS packet
-//! reaches the host's interfaces and the host's port 5353 is not used. Without the right to
-//! make namespaces (not root) the tests fail. Every wait is bounded.
+//! reaches the host's interfaces and the host's port 5353 is not used. Making namespaces needs
+//! root, so a plain `cargo test` leaves these out (ignored) and `make mdns` (part of `make test`)
+//! runs them, or says it skipped them. Every wait is bounded.
 //!
 //! Both sides run on one host here, which matters in one place: hashicorp/mdns answers a
 //! query sent from port 5353 (as ours are) by unicast to that port, and the kernel hands such
@@ -144,6 +145,7 @@ impl Ours {
 }
 
 #[test]
+#[ignore = "needs root for a network namespace: run by make mdns"]
 fn discovery_interoperates_with_hashicorp_agent() {
     // Built (once) before the waits below start.
     reference::binary();
@@ -220,6 +222,7 @@ fn discovery_interoperates_with_hashicorp_agent() {
 /// The `serf agent -discover` command line: two of our agents find each other and form a
 /// cluster with no join at all, and the banner names the mDNS cluster.
 #[test]
+#[ignore = "needs root for a network namespace: run by make mdns"]
 fn our_agents_started_with_discover_form_a_cluster() {
     in_private_netns(|| {
         let ours = std::path::Path::new(env!("CARGO_BIN_EXE_serf"));
@@ -254,6 +257,7 @@ fn our_agents_started_with_discover_form_a_cluster() {
 /// serf 0.11's `-mdns-iface` and `-mdns-disable-ipv6` on our agent and HashiCorp's: each logs
 /// the interface it starts mDNS on, and HashiCorp's finds ours over IPv4 alone and joins it.
 #[test]
+#[ignore = "needs root for a network namespace: run by make mdns"]
 fn mdns_interface_and_family_options_work_with_hashicorp_agent() {
     reference::binary();
     in_private_netns(|| {

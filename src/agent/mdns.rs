@@ -979,6 +979,7 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "needs root for a network namespace: run by make mdns"]
     fn two_agents_find_each_other_over_loopback_multicast() {
         in_private_netns(|| {
             let (a, b, c) = (Recorder::new(), Recorder::new(), Recorder::new());
@@ -1026,6 +1027,7 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "needs root for a network namespace: run by make mdns"]
     fn ip_families_can_be_disabled() {
         in_private_netns(|| {
             let (a, b, c) = (Recorder::new(), Recorder::new(), Recorder::new());
@@ -1080,6 +1082,7 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "needs root for a network namespace: run by make mdns"]
     fn agents_started_with_discovery_form_a_cluster() {
         use super::super::config::Config;
         use super::super::log::Level;
