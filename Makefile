@@ -21,19 +21,23 @@ C_WARN := -Wall -Wextra -Werror -g -Iinclude
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 .PHONY: all build dist demo decode-captures test tools faults mdns lint check-header bench clean \
-	c-examples c-test valgrind check-exports install readme-c reference python-test go-test \
-	readme-go fuzz-smoke
+	c-examples c-test valgrind check-exports install readme-install readme-c reference python-test \
+	go-test readme-go fuzz-smoke
 
 all: build c-examples
 
+# build.rs leaves the soname link (libserf.so.MAJOR) beside the library.
 build:
 	$(CARGO) build --release
-	ln -sf libserf.so $(LIB)/libserf.so.$(MAJOR)
 
-# The artifacts to ship (target/dist): the release build with whole-program optimisation.
+# The artifacts to ship (target/dist): whole-program optimisation, no debug info, stripped
+# (cargo strips the shared library and the binary; the static library keeps only the symbols a
+# linker needs).
+DIST := target/dist
 dist:
-	$(CARGO) build --profile dist
-	ln -sf libserf.so target/dist/libserf.so.$(MAJOR)
+	$(CARGO) build --profile dist --lib --bin serf
+	strip --strip-debug $(DIST)/libserf.a
+	@ls -l $(DIST)/libserf.so $(DIST)/libserf.a $(DIST)/serf | awk '{ printf "%-24s %6.2f MB\n", $$9, $$5 / 1e6 }'
 
 # A three-node libserf cluster on loopback: members, a kill -9 seen as failed, a graceful leave.
 demo:
@@ -182,21 +186,28 @@ valgrind: c-examples reference
 	echo "== C suite under valgrind"; \
 	$(VALGRIND) $(CDIR)/test_serf_plain $(REFERENCE)
 
-# libserf.so exports serf_* symbols and nothing else.
+# libserf.so exports serf_* symbols and nothing else, and a plain cargo build leaves the soname link
+# a program linked against it needs.
 check-exports: build
 	@others=$$(nm -D --defined-only $(LIB)/libserf.so | awk '{ print $$3 }' | grep -v '^serf_' || true); \
 	if [ -n "$$others" ]; then echo "libserf.so exports non-serf symbols:"; echo "$$others"; exit 1; fi
 	@echo "libserf.so exports $$(nm -D --defined-only $(LIB)/libserf.so | grep -c ' serf_') serf_* symbols and nothing else"
 	readelf -d $(LIB)/libserf.so | grep -q 'SONAME.*libserf.so.$(MAJOR)'
+	test "$$(readlink $(LIB)/libserf.so.$(MAJOR))" = libserf.so
 	@echo "1 passed, 0 failed"
 
-# Installs the libraries (versioned soname), serf.h and serf.pc under $(DESTDIR)$(PREFIX).
-install: build
-	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
-	install -m 0755 $(LIB)/libserf.so $(DESTDIR)$(PREFIX)/lib/libserf.so.$(VERSION)
+# Installs the shipped libraries (versioned soname), the serf binary, serf.h and serf.pc under
+# $(DESTDIR)$(PREFIX). Outside the loader's own directories the .pc adds an rpath, so a program
+# built with `pkg-config --libs serf` runs without LD_LIBRARY_PATH.
+SYSTEM_PREFIXES := /usr /usr/local
+RPATH := $(if $(filter $(PREFIX),$(SYSTEM_PREFIXES)),,-Wl,-rpath,$${libdir} )
+install: dist
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(DIST)/libserf.so $(DESTDIR)$(PREFIX)/lib/libserf.so.$(VERSION)
 	ln -sf libserf.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libserf.so.$(MAJOR)
 	ln -sf libserf.so.$(MAJOR) $(DESTDIR)$(PREFIX)/lib/libserf.so
-	install -m 0644 $(LIB)/libserf.a $(DESTDIR)$(PREFIX)/lib/libserf.a
+	install -m 0644 $(DIST)/libserf.a $(DESTDIR)$(PREFIX)/lib/libserf.a
+	install -m 0755 $(DIST)/serf $(DESTDIR)$(PREFIX)/bin/serf
 	install -m 0644 include/serf.h $(DESTDIR)$(PREFIX)/include/serf.h
 	printf '%s\n' \
 		'prefix=$(PREFIX)' \
@@ -206,37 +217,52 @@ install: build
 		'Name: serf' \
 		'Description: HashiCorp Serf (gossip membership), wire-compatible, in Rust' \
 		'Version: $(VERSION)' \
-		'Libs: -L$${libdir} -lserf' \
+		'Libs: -L$${libdir} $(RPATH)-lserf' \
 		'Libs.private: -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc' \
 		'Cflags: -I$${includedir}' > $(DESTDIR)$(PREFIX)/lib/pkgconfig/serf.pc
 
-# The README's C quick start, compiled as written against an install made with pkg-config, then run.
-readme-c:
-	rm -rf target/readme-install && mkdir -p target/readme-install
-	$(MAKE) --no-print-directory install PREFIX=$(abspath target/readme-install)
-	awk '/^<!-- c-quickstart -->/ { on = 1; next } on && /^```c/ { grab = 1; next } grab && /^```/ { exit } grab { print }' README.md > target/readme-install/quickstart.c
-	test -s target/readme-install/quickstart.c
-	PKG_CONFIG_PATH=$(abspath target/readme-install)/lib/pkgconfig; export PKG_CONFIG_PATH; \
-	$(CC) -Wall -Wextra -Werror target/readme-install/quickstart.c -o target/readme-install/quickstart \
-		$$(pkg-config --cflags --libs serf) -Wl,-rpath,$$(pkg-config --variable=libdir serf); \
-	$(CC) -Wall -Wextra -Werror target/readme-install/quickstart.c -o target/readme-install/quickstart-static \
+# An install as the README shows one (make install PREFIX=…), for the quick starts: the shipped
+# library must be stripped.
+README_PREFIX := $(abspath target/readme-install)
+readme-install:
+	rm -rf $(README_PREFIX) && mkdir -p $(README_PREFIX)
+	$(MAKE) --no-print-directory install PREFIX=$(README_PREFIX)
+	! readelf -S $(README_PREFIX)/lib/libserf.so.$(VERSION) | grep -q '\.symtab'
+
+# The README's C quick start, compiled as written through that install's pkg-config (shared and
+# static), then run with an empty environment.
+readme-c: readme-install
+	awk '/^<!-- c-quickstart -->/ { on = 1; next } on && /^```c/ { grab = 1; next } grab && /^```/ { exit } grab { print }' README.md > $(README_PREFIX)/quickstart.c
+	test -s $(README_PREFIX)/quickstart.c
+	PKG_CONFIG_PATH=$(README_PREFIX)/lib/pkgconfig; export PKG_CONFIG_PATH; \
+	$(CC) -Wall -Wextra -Werror $(README_PREFIX)/quickstart.c -o $(README_PREFIX)/quickstart $$(pkg-config --cflags --libs serf); \
+	$(CC) -Wall -Wextra -Werror $(README_PREFIX)/quickstart.c -o $(README_PREFIX)/quickstart-static \
 		$$(pkg-config --cflags serf) $$(pkg-config --variable=libdir serf)/libserf.a $$(pkg-config --static --libs-only-l serf | sed 's/-lserf//')
-	timeout 60 target/readme-install/quickstart
-	timeout 60 target/readme-install/quickstart-static
+	timeout 60 env -i $(README_PREFIX)/quickstart
+	timeout 60 env -i $(README_PREFIX)/quickstart-static
 	@echo "1 passed, 0 failed"
 
 # --- Python --------------------------------------------------------------------------------------
 
-# pyserf installed as a user would (pip builds libserf into the package) in a fresh venv, then
-# pytest (its summary becomes "N passed, 0 failed" for make test's total; a failure fails the
-# target through pipefail), mypy --strict on the package, and the example run from that venv.
-python-test: build reference
-	rm -rf target/pyserf-venv
+# pyserf as a user gets it: `pip wheel` builds a wheel around the shipped (stripped) libserf; the
+# wheel must carry a platform tag and no symbol table, and installs into a fresh venv with no cargo
+# on PATH. Then pytest (its summary becomes "N passed, 0 failed" for make test's total; a failure
+# fails the target through pipefail), mypy --strict on the package, and the example run from that
+# venv.
+WHEEL_DIR := target/wheel
+python-test: reference
+	rm -rf target/pyserf-venv $(WHEEL_DIR)
 	python3 -m venv target/pyserf-venv
-	target/pyserf-venv/bin/pip install -q ./bindings/python pytest
-	cd bindings/python && ../../target/pyserf-venv/bin/python -m pytest -q -p no:cacheprovider tests 2>&1 | \
+	target/pyserf-venv/bin/pip install -q pytest mypy
+	target/pyserf-venv/bin/pip wheel -q --no-deps ./bindings/python -w $(WHEEL_DIR)
+	wheel=$$(ls $(WHEEL_DIR)/pyserf-$(VERSION)-py3-none-linux_*.whl) && \
+	rm -rf $(WHEEL_DIR)/unpacked && python3 -m zipfile -e $$wheel $(WHEEL_DIR)/unpacked && \
+	! readelf -S $(WHEEL_DIR)/unpacked/pyserf/libserf.so | grep -q '\.symtab' && \
+	ls -l $$wheel | awk '{ printf "%s: %.2f MB\n", $$9, $$5 / 1e6 }' && \
+	env PATH=/usr/bin:/bin target/pyserf-venv/bin/pip install -q $$wheel
+	# pytest's own entry point keeps bindings/python off sys.path: the tests import the wheel.
+	cd bindings/python && ../../target/pyserf-venv/bin/pytest -q -p no:cacheprovider tests 2>&1 | \
 		sed -E 's/^=* ?([0-9]+) passed in .*$$/\1 passed, 0 failed/'
-	target/pyserf-venv/bin/pip install -q mypy
 	target/pyserf-venv/bin/mypy --strict bindings/python/pyserf
 	@echo "1 passed, 0 failed"
 	cd /tmp && timeout 60 $(abspath target/pyserf-venv)/bin/python $(abspath examples/python/membership_service.py) \
@@ -269,18 +295,19 @@ go-test: build reference
 	grep -q '^time is up: leaving' target/go/example.out
 	@echo "1 passed, 0 failed"
 
-# The README's Go quick start, built as written (go vet, go build) in a module of its own that
-# points at bindings/go, then run.
-readme-go: build
+# The README's Go quick start, built as a Go user builds it: a module of its own requiring the
+# binding (a replace points at bindings/go, as the module is not published), plain go vet and go
+# build through the pkg-config of an install, then run with an empty environment.
+readme-go: readme-install
 	rm -rf target/readme-go && mkdir -p target/readme-go
 	awk '/^<!-- go-quickstart -->/ { on = 1; next } on && /^```go/ { grab = 1; next } grab && /^```/ { exit } grab { print }' README.md > target/readme-go/main.go
 	test -s target/readme-go/main.go
 	printf '%s\n' 'module readmequickstart' '' 'go 1.19' '' \
 		'require github.com/libserf/libserf/bindings/go v0.0.0' '' \
 		'replace github.com/libserf/libserf/bindings/go => $(abspath bindings/go)' > target/readme-go/go.mod
-	cd target/readme-go && $(GO_BINDING_ENV) $(GO_BINDING) vet -tags libserf_inrepo ./...
-	cd target/readme-go && $(GO_BINDING_ENV) $(GO_BINDING) build -tags libserf_inrepo -o quickstart .
-	timeout 60 target/readme-go/quickstart
+	cd target/readme-go && PKG_CONFIG_PATH=$(README_PREFIX)/lib/pkgconfig $(GO_BINDING_ENV) $(GO_BINDING) vet ./...
+	cd target/readme-go && PKG_CONFIG_PATH=$(README_PREFIX)/lib/pkgconfig $(GO_BINDING_ENV) $(GO_BINDING) build -o quickstart .
+	timeout 60 env -i target/readme-go/quickstart
 	@echo "1 passed, 0 failed"
 
 # --- Fuzzing -------------------------------------------------------------------------------------

@@ -2,12 +2,14 @@
 //! the shared library its versioned soname (`libserf.so.<major>`).
 //! The header is committed; `make check-header` fails when it is stale.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 fn main() {
     println!("cargo:rerun-if-changed=cbindgen.toml");
     let major = std::env::var("CARGO_PKG_VERSION_MAJOR").expect("set by cargo");
-    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libserf.so.{major}");
+    let soname = format!("libserf.so.{major}");
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{soname}");
+    link_soname(&soname);
     let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml"))
         .expect("cbindgen.toml is readable");
@@ -25,4 +27,22 @@ fn main() {
         Err(cbindgen::Error::ParseSyntaxError { .. }) => {}
         Err(e) => panic!("cbindgen failed to generate include/serf.h: {e}"),
     }
+}
+
+/// A program linked against `target/<profile>/libserf.so` asks the loader for the soname, so the
+/// plain `cargo build` must leave `libserf.so.<major>` beside the library, not only `make`. The
+/// profile directory is three levels above OUT_DIR (`<profile>/build/serf-<hash>/out`); the link
+/// dangles until rustc writes `libserf.so` there, moments after this script.
+fn link_soname(soname: &str) {
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"));
+    let Some(profile_dir) = out_dir.ancestors().nth(3) else {
+        return;
+    };
+    let link = profile_dir.join(soname);
+    if std::fs::read_link(&link).is_ok_and(|target| target == Path::new("libserf.so")) {
+        return;
+    }
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink("libserf.so", &link)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", link.display()));
 }

@@ -1,8 +1,9 @@
-"""Builds libserf with cargo and ships it inside the pyserf package.
+"""Builds libserf with cargo (the shipped `dist` profile: optimised, stripped) and ships it inside
+the pyserf package.
 
 Environment:
   PYSERF_LIB          use this prebuilt libserf.so instead of running cargo
-  PYSERF_SKIP_CARGO=1 do not run cargo; copy <repo>/target/release/libserf.so if present
+  PYSERF_SKIP_CARGO=1 do not run cargo; copy <repo>/target/dist/libserf.so if present
   CARGO               the cargo executable (default: cargo)
 """
 
@@ -29,9 +30,9 @@ def _libserf() -> Path:
     target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
     if os.environ.get("PYSERF_SKIP_CARGO") != "1":
         cargo = os.environ.get("CARGO", "cargo")
-        print(f"pyserf: {cargo} build --release in {REPO}", flush=True)
-        subprocess.run([cargo, "build", "--release", "--lib"], cwd=REPO, check=True)
-    lib = target / "release" / LIBNAME
+        print(f"pyserf: {cargo} build --profile dist --lib in {REPO}", flush=True)
+        subprocess.run([cargo, "build", "--profile", "dist", "--lib"], cwd=REPO, check=True)
+    lib = target / "dist" / LIBNAME
     if not lib.exists():
         raise SystemExit(f"pyserf: {lib} was not built")
     return lib
