@@ -28,12 +28,20 @@ from pathlib import Path
 from typing import Any, List, Optional
 
 # The ABI this package was written against: same major, at least this minor.
-REQUIRED_VERSION = (0, 1, 0)
+REQUIRED_VERSION = (0, 2, 0)
 
-# Constants mirrored from serf.h.
+# Constants mirrored from serf.h (tests/test_ffi_header.py checks them against it).
 SERF_OK = 0
+SERF_ERR_NULL = 1
+SERF_ERR_UTF8 = 2
+SERF_ERR_INVALID = 3
+SERF_ERR_TOO_LARGE = 4
 SERF_ERR_TIMEOUT = 5
+SERF_ERR_NOT_FOUND = 6
 SERF_ERR_STOPPED = 7
+SERF_ERR_IO = 8
+SERF_ERR_JOIN = 9
+SERF_ERR_INTERNAL = 10
 
 SERF_PROFILE_LAN = 0
 SERF_PROFILE_WAN = 1
@@ -55,6 +63,16 @@ SERF_KEY_REMOVE = 3
 SERF_KEY_LIST = 4
 
 SERF_LOG_OFF = 0
+SERF_LOG_ERROR = 1
+SERF_LOG_WARN = 2
+SERF_LOG_INFO = 3
+SERF_LOG_DEBUG = 4
+
+SERF_MEMBER_NONE = 0
+SERF_MEMBER_ALIVE = 1
+SERF_MEMBER_LEAVING = 2
+SERF_MEMBER_LEFT = 3
+SERF_MEMBER_FAILED = 4
 
 SERF_QUERY_ACK = 1
 SERF_QUERY_RESPONSE = 2
@@ -62,6 +80,7 @@ SERF_QUERY_DONE = 3
 
 SERF_COORDINATE_DIMENSIONS = 8
 
+# Knob name -> SERF_TUNE_<NAME> value.
 TUNING_KNOBS = {
     "probe_interval_ms": 1,
     "probe_timeout_ms": 2,

@@ -28,6 +28,7 @@ class Handle:
 
     @property
     def closed(self) -> bool:
+        """True once :meth:`close` ran; every other call then raises ClosedError."""
         return self._ptr is None
 
     def _require(self) -> int:
@@ -40,6 +41,7 @@ class Handle:
         """Hook for subclasses (runs once, just before the native free)."""
 
     def close(self) -> None:
+        """Free the native object. Idempotent and thread-safe."""
         lock = getattr(self, "_close_lock", None)
         if lock is None:  # __init__ never finished
             return

@@ -60,9 +60,20 @@ _EVENT_TYPES = {
     _ffi.SERF_EVENT_MEMBER_UPDATE: EventType.MEMBER_UPDATE,
     _ffi.SERF_EVENT_MEMBER_REAP: EventType.MEMBER_REAP,
 }
-_STATUSES = {0: MemberStatus.NONE, 1: MemberStatus.ALIVE, 2: MemberStatus.LEAVING,
-             3: MemberStatus.LEFT, 4: MemberStatus.FAILED}
-_LOG_LEVELS = {"off": 0, "error": 1, "warn": 2, "info": 3, "debug": 4}
+_STATUSES = {
+    _ffi.SERF_MEMBER_NONE: MemberStatus.NONE,
+    _ffi.SERF_MEMBER_ALIVE: MemberStatus.ALIVE,
+    _ffi.SERF_MEMBER_LEAVING: MemberStatus.LEAVING,
+    _ffi.SERF_MEMBER_LEFT: MemberStatus.LEFT,
+    _ffi.SERF_MEMBER_FAILED: MemberStatus.FAILED,
+}
+_LOG_LEVELS = {
+    "off": _ffi.SERF_LOG_OFF,
+    "error": _ffi.SERF_LOG_ERROR,
+    "warn": _ffi.SERF_LOG_WARN,
+    "info": _ffi.SERF_LOG_INFO,
+    "debug": _ffi.SERF_LOG_DEBUG,
+}
 # Poll in slices so a blocking wait stays interruptible (Ctrl-C) from Python.
 _SLICE_MS = 250
 
@@ -79,9 +90,11 @@ def _dec(b: Optional[bytes]) -> str:
     return "" if b is None else b.decode("utf-8", "replace")
 
 
-def _payload(p: Payload) -> bytes:
-    if isinstance(p, str):
-        raise TypeError("payload must be bytes, not str (encode it first)")
+def _payload(p: object, what: str = "payload") -> bytes:
+    """``p`` as bytes, for every argument that takes raw bytes. Only bytes-like objects are
+    accepted: ``bytes(5)`` would quietly send five NULs and a str has no one right encoding."""
+    if not isinstance(p, (bytes, bytearray, memoryview)):
+        raise TypeError(f"{what} must be bytes, bytearray or memoryview, not {type(p).__name__}")
     return bytes(p)
 
 
@@ -149,7 +162,11 @@ def _event_payload(ev: int) -> bytes:
 
 
 class Query(Handle):
-    """A query received by this node. Answer it with :meth:`respond` before its deadline."""
+    """A query received by this node. Answer it with :meth:`respond` before its deadline.
+
+    ``name``, ``payload``, ``ltime`` (Lamport time), ``id``, ``source`` (the sending node) and
+    ``deadline`` (a ``time.monotonic()`` value) describe it.
+    """
 
     type = EventType.QUERY
 
@@ -169,6 +186,12 @@ class Query(Handle):
         return max(0.0, self.deadline - time.monotonic())
 
     def respond(self, payload: Payload = b"") -> None:
+        """Answer the query (once, before its deadline) with ``payload``.
+
+        Raises TypeError when ``payload`` is not bytes, bytearray or memoryview; TooLargeError
+        when the encoded response (the payload, this node's name and a few dozen bytes of
+        framing) exceeds 1024 bytes; NotFoundError when already answered or past the deadline.
+        """
         data = _payload(payload)
         sp = self._serf._require()
         check(lib.serf_query_respond(sp, self._require(), data, len(data)), "query respond")
@@ -195,10 +218,12 @@ class QueryResponse(Handle):
 
     @property
     def done(self) -> bool:
+        """True once the query is over (deadline passed or every expected node answered)."""
         return self._done
 
     @property
     def remaining(self) -> float:
+        """Seconds until the query's deadline (0 once past, or when closed)."""
         return lib.serf_query_remaining_ms(self._require()) / 1000.0 if self._ptr else 0.0
 
     def fileno(self) -> int:
@@ -306,15 +331,22 @@ class KeyManager:
         return resp
 
     def install(self, key: str) -> KeyResponse:
+        """Add ``key`` to every member's keyring. Raises InvalidArgumentError for a malformed
+        key, KeyOperationError when some member failed (its ``response`` says which)."""
         return self._op(_ffi.SERF_KEY_INSTALL, key)
 
     def use(self, key: str) -> KeyResponse:
+        """Make the installed ``key`` the primary (encrypting) key everywhere. Raises as
+        :meth:`install`."""
         return self._op(_ffi.SERF_KEY_USE, key)
 
     def remove(self, key: str) -> KeyResponse:
+        """Remove ``key`` (not the primary) from every keyring. Raises as :meth:`install`."""
         return self._op(_ffi.SERF_KEY_REMOVE, key)
 
     def list(self) -> KeyResponse:
+        """The keys the members hold (``keys``) and use as primary (``primary_keys``), with the
+        number of nodes for each. Member failures are reported in the response, not raised."""
         return self._op(_ffi.SERF_KEY_LIST, None)
 
 
@@ -323,10 +355,14 @@ class Serf(Handle):
 
     ``bind``/``advertise`` are "ip", "ip:port" or "[ipv6]:port" (port 0 picks a free one; see
     :attr:`port`). When binding a wildcard address without ``advertise``, this host's address
-    (its name, resolved locally) is advertised. ``encrypt_key`` is base64 (as ``serf keygen`` prints) or 16/24/32 raw bytes.
-    ``tuning`` maps knob names (``probe_interval_ms``, ``gossip_interval_ms``... see
-    ``pyserf._ffi.TUNING_KNOBS``) to values. Call :meth:`close` (or use ``with``) when done; do
-    not call it while another thread is inside a call on the same node.
+    (its name, resolved locally) is advertised. ``encrypt_key`` is base64 (as ``serf keygen``
+    prints) or 16/24/32 raw bytes. ``tuning`` maps knob names (``probe_interval_ms``,
+    ``gossip_interval_ms``... see ``pyserf._ffi.TUNING_KNOBS``) to values. ``keys`` is the
+    node's :class:`KeyManager`. Call :meth:`close` (or use ``with``) when done; do not call it
+    while another thread is inside a call on the same node.
+
+    Raises InvalidArgumentError for a bad address, key or option, TooLargeError when the name
+    exceeds 128 bytes or the encoded tags 512, SerfIOError when the address cannot be bound.
     """
 
     def __init__(
@@ -336,7 +372,7 @@ class Serf(Handle):
         advertise: Optional[str] = None,
         tags: Optional[Mapping[str, str]] = None,
         profile: str = "lan",
-        encrypt_key: Union[str, bytes, None] = None,
+        encrypt_key: Union[str, Payload, None] = None,
         snapshot_path: Optional[str] = None,
         *,
         keyring_file: Optional[str] = None,
@@ -381,7 +417,7 @@ class Serf(Handle):
                 if isinstance(encrypt_key, str):
                     check(lib.serf_config_add_key_base64(cfg, _enc(encrypt_key, "key")), "key")
                 else:
-                    kb = bytes(encrypt_key)
+                    kb = _payload(encrypt_key, "encrypt_key (when not a base64 str)")
                     check(lib.serf_config_add_key(cfg, kb, len(kb)), "key")
             if keyring_file is not None:
                 check(lib.serf_config_set_keyring_file(cfg, _enc(keyring_file)), "keyring_file")
@@ -426,12 +462,15 @@ class Serf(Handle):
     # --- lifecycle ---------------------------------------------------------------------
     @property
     def port(self) -> int:
+        """The port the node is bound to (the one picked when binding port 0)."""
         p = c_uint16()
         check(lib.serf_local_port(self._require(), byref(p)), "local port")
         return int(p.value)
 
     def join(self, addrs: Union[str, Iterable[str]], ignore_old: bool = False) -> int:
-        """Join through any of ``addrs``; returns how many nodes answered."""
+        """Join through any of ``addrs`` ("host", "host:port" or "[ipv6]:port"); returns how
+        many nodes answered. ``ignore_old`` skips user events sent before the join. Raises
+        JoinError when none answered, InvalidArgumentError for a bad address."""
         lst = [addrs] if isinstance(addrs, str) else list(addrs)
         arr = (c_char_p * max(1, len(lst)))(*[_enc(a, "address") for a in lst])
         n = c_size_t()
@@ -440,7 +479,8 @@ class Serf(Handle):
         return int(n.value)
 
     def leave(self) -> None:
-        """Leave gracefully (waits for the announcement to spread). The node stays readable."""
+        """Leave gracefully (waits for the announcement to spread). The node stays readable.
+        Raises StoppedError after shutdown, SerfTimeoutError when the leave did not finish."""
         check(lib.serf_leave(self._require()), "leave")
 
     def shutdown(self) -> None:
@@ -448,10 +488,14 @@ class Serf(Handle):
         check(lib.serf_shutdown(self._require()), "shutdown")
 
     def force_leave(self, node: str, prune: bool = False) -> None:
+        """Announce that the failed member ``node`` left; with ``prune`` it is erased from every
+        member list (``serf force-leave -prune``). Raises NotFoundError for an unknown member."""
         check(lib.serf_force_leave(self._require(), _enc(node, "node"), prune), "force leave")
 
     # --- members and tags --------------------------------------------------------------
     def members(self) -> List[Member]:
+        """Every member this node knows, itself included (failed and left ones until reaped),
+        sorted by name. Raises StoppedError after shutdown (it still works after leave)."""
         out = c_void_p()
         check(lib.serf_members(self._require(), byref(out)), "members")
         lst = out.value
@@ -462,6 +506,7 @@ class Serf(Handle):
             lib.serf_members_free(lst)
 
     def local_member(self) -> Member:
+        """This node as a :class:`Member`."""
         out = c_void_p()
         check(lib.serf_local_member(self._require(), byref(out)), "local member")
         try:
@@ -470,17 +515,30 @@ class Serf(Handle):
             lib.serf_member_free(out.value)
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
+        """Set (or replace) these tags, one at a time, and gossip the change. Raises
+        TooLargeError when the encoded tags would exceed 512 bytes (that tag and the ones after
+        it are not set)."""
         p = self._require()
         for k, v in tags.items():
             check(lib.serf_set_tag(p, _enc(k, "tag key"), _enc(v, "tag value")), f"tag {k!r}")
 
     def delete_tags(self, keys: Union[str, Iterable[str]]) -> None:
+        """Delete the tag ``keys`` (a name or several; absent ones are ignored) and gossip the
+        change."""
         p = self._require()
         for k in [keys] if isinstance(keys, str) else keys:
             check(lib.serf_delete_tag(p, _enc(k, "tag key")), f"delete tag {k!r}")
 
     # --- user events -------------------------------------------------------------------
     def send_event(self, name: str, payload: Payload = b"", coalesce: bool = True) -> None:
+        """Send the user event ``name`` with ``payload`` to every member, this node included.
+        With ``coalesce``, nodes that coalesce user events may keep only the newest of a name.
+
+        Raises TypeError when ``payload`` is not bytes, bytearray or memoryview; TooLargeError
+        when the encoded message exceeds the 512-byte user-event limit: name, payload and about
+        30 bytes of framing (a 4-byte name leaves 478 bytes of payload); StoppedError after
+        leave or shutdown.
+        """
         data = _payload(payload)
         check(lib.serf_send_event(self._require(), _enc(name, "event name"), data, len(data),
                                   coalesce), f"send event {name!r}")
@@ -567,6 +625,7 @@ class Serf(Handle):
 
     @property
     def dropped_events(self) -> int:
+        """Events dropped so far because the queue was full (they were not read in time)."""
         return int(lib.serf_dropped_events(self._require()))
 
     # --- queries -----------------------------------------------------------------------
@@ -580,6 +639,18 @@ class Serf(Handle):
         timeout: Optional[float] = None,
         relay_factor: int = 0,
     ) -> QueryResponse:
+        """Send the query ``name`` with ``payload`` and return at once; read the answers from the
+        returned :class:`QueryResponse`.
+
+        Only the nodes in ``filter_nodes`` (when given) whose tags match every regular expression
+        of ``filter_tags`` answer. ``request_ack`` asks them to acknowledge receipt;
+        ``timeout`` is in seconds (None: serf's default, which grows with the cluster);
+        ``relay_factor`` extra members (0 to 5) relay each response. Raises TypeError when
+        ``payload`` is not bytes, bytearray or memoryview; TooLargeError when the encoded query
+        exceeds 1024 bytes: name, payload, filters, this node's name and about 100 bytes of
+        framing; InvalidArgumentError for a bad regular expression or timeout; StoppedError
+        after leave or shutdown.
+        """
         data = _payload(payload)
         pout = c_void_p()
         check(lib.serf_query_params_new(byref(pout)), "query params")
@@ -607,19 +678,24 @@ class Serf(Handle):
 
     # --- coordinates and stats ---------------------------------------------------------
     def coordinate(self, node: Optional[str] = None) -> Coordinate:
+        """The network coordinate this node holds for ``node`` (None: itself). Raises
+        NotFoundError when coordinates are disabled or none is known for ``node`` yet."""
         c = _ffi.serf_coordinate()
         nb = None if node is None else _enc(node, "node")
         check(lib.serf_coordinate_get(self._require(), nb, byref(c)), "coordinate")
         return Coordinate(tuple(c.vec), c.error, c.adjustment, c.height)
 
     def rtt(self, node: str, other: Optional[str] = None) -> float:
-        """Estimated round trip (seconds) between this node (or ``other``) and ``node``."""
+        """Estimated round trip (seconds) between this node (or ``other``) and ``node``, from
+        their coordinates. Raises NotFoundError when a coordinate is unknown."""
         secs = c_double()
         a = _enc(other if other is not None else self.name, "node")
         check(lib.serf_rtt(self._require(), a, _enc(node, "node"), byref(secs)), "rtt")
         return float(secs.value)
 
     def stats(self) -> Dict[str, Any]:
+        """The node's counters (members, Lamport clocks, queue depths, HashiCorp's metrics) as
+        a dict of numbers and booleans; ``serf_stats_json`` in serf.h lists the keys."""
         out = c_void_p()
         check(lib.serf_stats_json(self._require(), byref(out)), "stats")
         try:

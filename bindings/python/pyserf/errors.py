@@ -8,7 +8,8 @@ from . import _ffi
 
 
 class SerfError(Exception):
-    """Base of every pyserf error. ``status`` is the serf_status code (0 for Python-side errors)."""
+    """Base of every pyserf error. ``status`` is the serf_status code (0 for Python-side errors),
+    ``status_name`` its name (``"SERF_ERR_INVALID"``...) and ``message`` the text."""
 
     status: int = 0
     status_name: str = ""
@@ -21,45 +22,67 @@ class SerfError(Exception):
 
 
 class NullArgumentError(SerfError, ValueError):
-    status = 1
+    """libserf got a NULL where it needs a value (SERF_ERR_NULL); a pyserf bug if it happens."""
+
+    status = _ffi.SERF_ERR_NULL
 
 
 class EncodingError(SerfError, ValueError):
-    status = 2
+    """A string was not valid UTF-8 (SERF_ERR_UTF8)."""
+
+    status = _ffi.SERF_ERR_UTF8
 
 
 class InvalidArgumentError(SerfError, ValueError):
-    status = 3
+    """An argument is out of range or malformed: address, key, option... (SERF_ERR_INVALID)."""
+
+    status = _ffi.SERF_ERR_INVALID
 
 
 class TooLargeError(InvalidArgumentError):
-    status = 4
+    """A message, name or tag set exceeds the protocol's limit (SERF_ERR_TOO_LARGE).
+
+    Limits apply to the encoded message, as in HashiCorp's serf: a user event must encode to at
+    most 512 bytes, a query and a query response to at most 1024, the encoded tags to 512.
+    """
+
+    status = _ffi.SERF_ERR_TOO_LARGE
 
 
 class SerfTimeoutError(SerfError, TimeoutError):
-    status = 5
+    """Nothing happened within the time allowed (SERF_ERR_TIMEOUT)."""
+
+    status = _ffi.SERF_ERR_TIMEOUT
 
 
 class NotFoundError(SerfError, LookupError):
-    status = 6
+    """The named member, tag or pending query does not exist (SERF_ERR_NOT_FOUND)."""
+
+    status = _ffi.SERF_ERR_NOT_FOUND
 
 
 class StoppedError(SerfError):
-    """The node has left or was shut down."""
+    """The node has left or was shut down (SERF_ERR_STOPPED)."""
 
-    status = 7
+    status = _ffi.SERF_ERR_STOPPED
 
 
 class SerfIOError(SerfError, OSError):
-    status = 8
+    """An operating-system error: binding sockets, reading a file... (SERF_ERR_IO)."""
+
+    status = _ffi.SERF_ERR_IO
 
 
 class JoinError(SerfError, ConnectionError):
-    status = 9
+    """A join reached none of the given addresses (SERF_ERR_JOIN)."""
+
+    status = _ffi.SERF_ERR_JOIN
 
 
 class InternalError(SerfError):
-    status = 10
+    """A bug in libserf (SERF_ERR_INTERNAL); the node stays usable."""
+
+    status = _ffi.SERF_ERR_INTERNAL
 
 
 class ClosedError(StoppedError):

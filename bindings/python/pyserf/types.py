@@ -8,6 +8,8 @@ from typing import Dict, Optional, Tuple, Union
 
 
 class MemberStatus(str, enum.Enum):
+    """A member's state as HashiCorp names it (``serf members`` prints these values)."""
+
     NONE = "none"
     ALIVE = "alive"
     LEAVING = "leaving"
@@ -16,6 +18,8 @@ class MemberStatus(str, enum.Enum):
 
 
 class EventType(str, enum.Enum):
+    """The kind of an event; the values are HashiCorp's event names (``member-join``...)."""
+
     MEMBER_JOIN = "member-join"
     MEMBER_LEAVE = "member-leave"
     MEMBER_FAILED = "member-failed"
@@ -28,6 +32,9 @@ class EventType(str, enum.Enum):
 
 @dataclass(frozen=True)
 class Member:
+    """A snapshot of one cluster member: ``name``, IP ``addr`` and gossip ``port``, ``status``,
+    ``tags`` and ``protocol`` versions."""
+
     name: str
     addr: str
     port: int
@@ -38,17 +45,23 @@ class Member:
 
     @property
     def address(self) -> str:
+        """``addr:port``, with the IPv6 address in brackets."""
         return f"[{self.addr}]:{self.port}" if ":" in self.addr else f"{self.addr}:{self.port}"
 
 
 @dataclass(frozen=True)
 class MemberEvent:
+    """Members joined, left, failed, were updated or reaped (``type`` says which)."""
+
     type: EventType
     members: Tuple[Member, ...]
 
 
 @dataclass(frozen=True)
 class UserEvent:
+    """A user event (:meth:`Serf.send_event` or ``serf event``) with its Lamport time ``ltime``
+    and whether the sender allowed coalescing."""
+
     name: str
     payload: bytes
     ltime: int
@@ -58,6 +71,8 @@ class UserEvent:
 
 @dataclass(frozen=True)
 class ShutdownEvent:
+    """The node stopped by itself (it lost a name-conflict vote); ``reason`` says why."""
+
     reason: str
     type: EventType = EventType.SHUTDOWN
 
@@ -82,6 +97,8 @@ QueryUpdate = Union[QueryAck, QueryReply]
 
 @dataclass(frozen=True)
 class Coordinate:
+    """A Vivaldi network coordinate (HashiCorp's ``coordinate.Coordinate``)."""
+
     vec: Tuple[float, ...]
     error: float
     adjustment: float
@@ -90,6 +107,10 @@ class Coordinate:
 
 @dataclass(frozen=True)
 class KeyResponse:
+    """The cluster-wide outcome of a key operation (Go's ``KeyResponse``): nodes asked and
+    answering, per-node ``messages``, and for :meth:`KeyManager.list` how many nodes hold each
+    key (``keys``) and use it as primary (``primary_keys``). ``error`` summarizes failures."""
+
     num_nodes: int
     num_responses: int
     num_errors: int
@@ -100,4 +121,5 @@ class KeyResponse:
 
     @property
     def ok(self) -> bool:
+        """True when every member succeeded."""
         return self.error is None
