@@ -120,7 +120,7 @@
 
 #define SERF_VERSION_MAJOR 0
 
-#define SERF_VERSION_MINOR 1
+#define SERF_VERSION_MINOR 2
 
 #define SERF_VERSION_PATCH 0
 
@@ -416,8 +416,9 @@ const char *serf_event_shutdown_reason(const struct serf_event_t *event);
 
 // Answers a query event (once, before its deadline) with `payload[0..len]` (copied; NULL allowed
 // when `len` is 0). `event` is borrowed and may be freed afterwards. Errors: SERF_ERR_NULL,
-// SERF_ERR_INVALID (not a query event), SERF_ERR_TOO_LARGE (over the 1024-byte response limit),
-// SERF_ERR_NOT_FOUND (already answered or past its deadline), SERF_ERR_STOPPED.
+// SERF_ERR_INVALID (not a query event), SERF_ERR_TOO_LARGE (the encoded response message, about
+// 41 bytes more than payload + this node's name, over the 1024-byte limit; a shorter answer may
+// still be sent), SERF_ERR_NOT_FOUND (already answered or past its deadline), SERF_ERR_STOPPED.
 enum serf_status serf_query_respond(const struct serf_t *serf,
                                     const struct serf_event_t *event,
                                     const uint8_t *payload,
@@ -656,8 +657,9 @@ enum serf_status serf_delete_tag(const struct serf_t *serf, const char *key);
 // Sends a user event to every member, this node included (`serf event`). `name` is a C string,
 // `payload` `len` bytes (NULL allowed when `len` is 0); both are copied. With `coalesce`, nodes
 // that coalesce user events may merge it with later events of the same name. Errors:
-// SERF_ERR_NULL, SERF_ERR_UTF8, SERF_ERR_TOO_LARGE (name + payload over the 512-byte limit),
-// SERF_ERR_STOPPED (after leave/shutdown).
+// SERF_ERR_NULL, SERF_ERR_UTF8, SERF_ERR_TOO_LARGE (the encoded event message, about 30 bytes
+// more than name + payload, over the 512-byte limit: a 4-byte name leaves 478 bytes of payload,
+// as in Go), SERF_ERR_STOPPED (after leave/shutdown).
 enum serf_status serf_send_event(const struct serf_t *serf,
                                  const char *name,
                                  const uint8_t *payload,
@@ -702,7 +704,8 @@ enum serf_status serf_query_params_set_timeout_ms(struct serf_query_params_t *p,
 // Sends a query named `name` with `payload[0..len]` (copied; NULL allowed when `len` is 0) to
 // the nodes passing `params` (borrowed; NULL for defaults). On success `*out` owns the response
 // handle: read updates with `serf_query_next`, free it with `serf_query_free`. Errors:
-// SERF_ERR_NULL, SERF_ERR_UTF8, SERF_ERR_TOO_LARGE (over the 1024-byte query limit),
+// SERF_ERR_NULL, SERF_ERR_UTF8, SERF_ERR_TOO_LARGE (the encoded query message, about 100 bytes
+// more than name + payload + filters + this node's name, over the 1024-byte limit),
 // SERF_ERR_STOPPED (after leave/shutdown). `*out` is NULL on failure.
 enum serf_status serf_query(const struct serf_t *serf,
                             const char *name,

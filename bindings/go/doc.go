@@ -12,12 +12,18 @@
 // # Linking
 //
 // By default the package finds libserf through pkg-config (`#cgo pkg-config: serf`), which works
-// after `make install` (set PKG_CONFIG_PATH if the prefix is not a system one). To build against a
+// after `make install` (set PKG_CONFIG_PATH when building if the prefix is not a system one; the
+// installed serf.pc then carries an rpath, so programs run without LD_LIBRARY_PATH). To build against a
 // libserf checkout without installing it, build with the tag libserf_inrepo: the package then
 // uses ../../include and ../../target/release (run `make build` first), with an rpath to the
 // latter so tests and programs run in place:
 //
 //	go test -tags libserf_inrepo ./...
+//
+// # Versions
+//
+// This is version 0.2.0 of the package, written against libserf 0.2: it refuses to build with
+// an older serf.h, and [Version] reports the library actually linked.
 //
 // # Conventions
 //

@@ -138,9 +138,10 @@ func (h *queryHandle) release() {
 	h.n.qmu.Unlock()
 }
 
-// Respond answers the query (once) with payload, at most 1024 bytes. ErrNotFound: already
-// answered or past its deadline; ErrTooLarge: the payload is too long (a shorter answer may
-// still be sent); ErrStopped: the node was closed.
+// Respond answers the query (once) with payload. ErrNotFound: already answered or past its
+// deadline; ErrTooLarge: the encoded response message (about 41 bytes more than the payload and
+// this node's name) exceeds 1024 bytes, and a shorter answer may still be sent; ErrStopped: the
+// node was closed.
 func (q *Query) Respond(payload []byte) error {
 	const op = "query respond"
 	h := q.h

@@ -151,8 +151,9 @@ func buildParams(p *QueryParams, timeout time.Duration) (*C.serf_query_params_t,
 
 // Query sends a query to the members passing params' filters and returns at once; answers
 // arrive on the response's channels. The query ends at the sooner of its timeout and ctx's
-// deadline, or when ctx is cancelled (then Err reports ctx.Err()). ErrTooLarge: the name and
-// payload exceed 1024 bytes.
+// deadline, or when ctx is cancelled (then Err reports ctx.Err()). ErrTooLarge: the encoded
+// query message (about 100 bytes more than name, payload, filters and this node's name) exceeds
+// 1024 bytes.
 func (s *Serf) Query(ctx context.Context, name string, payload []byte, params *QueryParams) (*QueryResponse, error) {
 	const op = "query"
 	if params == nil {

@@ -2,6 +2,9 @@ package serf
 
 // #include <serf.h>
 // #include <stdlib.h>
+// #if SERF_VERSION_MAJOR != 0 || SERF_VERSION_MINOR < 2
+// #error "this package needs libserf 0.2 or a later 0.x (serf.h is older)"
+// #endif
 import "C"
 
 import (
@@ -252,7 +255,8 @@ func bytesArg(b []byte) (*C.uint8_t, C.size_t) {
 
 // SendEvent broadcasts a user event to every member, this node included. With coalesce, nodes
 // that coalesce user events may merge it with later events of the same name. ErrTooLarge: the
-// name and payload exceed 512 bytes.
+// encoded event message (about 30 bytes more than name and payload) exceeds 512 bytes, as in Go:
+// a 4-byte name leaves 478 bytes of payload.
 func (s *Serf) SendEvent(name string, payload []byte, coalesce bool) error {
 	cn, err := cstr("send event", "event name", name)
 	if err != nil {

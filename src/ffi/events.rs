@@ -309,8 +309,9 @@ pub extern "C" fn serf_event_shutdown_reason(event: *const serf_event_t) -> *con
 
 /// Answers a query event (once, before its deadline) with `payload[0..len]` (copied; NULL allowed
 /// when `len` is 0). `event` is borrowed and may be freed afterwards. Errors: SERF_ERR_NULL,
-/// SERF_ERR_INVALID (not a query event), SERF_ERR_TOO_LARGE (over the 1024-byte response limit),
-/// SERF_ERR_NOT_FOUND (already answered or past its deadline), SERF_ERR_STOPPED.
+/// SERF_ERR_INVALID (not a query event), SERF_ERR_TOO_LARGE (the encoded response message, about
+/// 41 bytes more than payload + this node's name, over the 1024-byte limit; a shorter answer may
+/// still be sent), SERF_ERR_NOT_FOUND (already answered or past its deadline), SERF_ERR_STOPPED.
 #[no_mangle]
 pub extern "C" fn serf_query_respond(
     serf: *const serf_t,

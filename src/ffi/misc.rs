@@ -6,8 +6,10 @@ use std::fmt::Write as _;
 use super::node::{on_node, serf_t};
 use super::status::{guard_value, out_arg, serf_status, str_arg, Fail};
 
+// Literals, because cbindgen copies them into serf.h; the C suite checks them against
+// `serf_version()`, which is Cargo.toml's version.
 pub const SERF_VERSION_MAJOR: u32 = 0;
-pub const SERF_VERSION_MINOR: u32 = 1;
+pub const SERF_VERSION_MINOR: u32 = 2;
 pub const SERF_VERSION_PATCH: u32 = 0;
 
 /// Dimensions of a Vivaldi coordinate (HashiCorp's default, 8).

@@ -297,8 +297,9 @@ pub extern "C" fn serf_delete_tag(serf: *const serf_t, key: *const c_char) -> se
 /// Sends a user event to every member, this node included (`serf event`). `name` is a C string,
 /// `payload` `len` bytes (NULL allowed when `len` is 0); both are copied. With `coalesce`, nodes
 /// that coalesce user events may merge it with later events of the same name. Errors:
-/// SERF_ERR_NULL, SERF_ERR_UTF8, SERF_ERR_TOO_LARGE (name + payload over the 512-byte limit),
-/// SERF_ERR_STOPPED (after leave/shutdown).
+/// SERF_ERR_NULL, SERF_ERR_UTF8, SERF_ERR_TOO_LARGE (the encoded event message, about 30 bytes
+/// more than name + payload, over the 512-byte limit: a 4-byte name leaves 478 bytes of payload,
+/// as in Go), SERF_ERR_STOPPED (after leave/shutdown).
 #[no_mangle]
 pub extern "C" fn serf_send_event(
     serf: *const serf_t,

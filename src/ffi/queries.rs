@@ -163,7 +163,8 @@ pub extern "C" fn serf_query_params_set_timeout_ms(
 /// Sends a query named `name` with `payload[0..len]` (copied; NULL allowed when `len` is 0) to
 /// the nodes passing `params` (borrowed; NULL for defaults). On success `*out` owns the response
 /// handle: read updates with `serf_query_next`, free it with `serf_query_free`. Errors:
-/// SERF_ERR_NULL, SERF_ERR_UTF8, SERF_ERR_TOO_LARGE (over the 1024-byte query limit),
+/// SERF_ERR_NULL, SERF_ERR_UTF8, SERF_ERR_TOO_LARGE (the encoded query message, about 100 bytes
+/// more than name + payload + filters + this node's name, over the 1024-byte limit),
 /// SERF_ERR_STOPPED (after leave/shutdown). `*out` is NULL on failure.
 #[no_mangle]
 pub extern "C" fn serf_query(
