@@ -76,7 +76,7 @@ tools:
 skip_layer = echo "SKIPPED $(1): needs $(2); run $(3)"; \
 	if [ "$${SERF_TEST_STRICT:-0}" = 1 ]; then echo "SERF_TEST_STRICT=1: the $(1) layer must run"; exit 1; fi
 
-# The fault tests (tests/faults.rs, ignored by a plain cargo test): network namespaces and
+# The fault tests (crates/agent/tests/faults.rs, ignored by a plain cargo test): network namespaces and
 # nftables rules, so root, iproute2 and nftables.
 faults:
 	@missing=$$([ "$$(id -u)" = 0 ] || echo root; command -v ip >/dev/null || echo iproute2; \
@@ -87,11 +87,11 @@ faults:
 		$(call skip_layer,faults,$$(echo $$missing | sed 's/ / and /g'),sudo apt-get install iproute2 nftables && sudo make faults); \
 	fi
 
-# The live mDNS tests (src/agent/mdns.rs, tests/agent_mdns.rs, ignored by a plain cargo test):
+# The live mDNS tests (crates/agent/src/mdns.rs, crates/agent/tests/agent_mdns.rs, ignored by a plain cargo test):
 # multicast inside a network namespace of their own, so root.
 mdns:
 	@if [ "$$(id -u)" = 0 ]; then \
-		$(CARGO) test --release --lib agent::mdns -- --ignored && \
+		$(CARGO) test --release -p serf-agent --lib mdns -- --ignored && \
 		$(CARGO) test --release --test agent_mdns -- --ignored; \
 	else \
 		$(call skip_layer,mdns,root,sudo make mdns); \

@@ -15,10 +15,10 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-use serf::wire::memberlist::keyring::{Keyring, NONCE_LEN};
-use serf::wire::memberlist::{self as ml, compound, crc, packet, MessageType, WireOptions};
-use serf::wire::msgpack::{Bytes, Dialect, GoString};
-use serf::wire::serf::{encode_tags, Tags};
+use serf_proto::wire::memberlist::keyring::{Keyring, NONCE_LEN};
+use serf_proto::wire::memberlist::{self as ml, compound, crc, packet, MessageType, WireOptions};
+use serf_proto::wire::msgpack::{Bytes, Dialect, GoString};
+use serf_proto::wire::serf::{encode_tags, Tags};
 
 const DIALECT: Dialect = Dialect::GOSSIP;
 /// Serf's version vector: protocol min/max/cur, delegate min/max/cur.

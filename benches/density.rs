@@ -32,8 +32,8 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use serf::api::{Options, Serf};
-use serf::memberlist::Profile;
-use serf::serf::{Event, MemberEventType, MemberStatus};
+use serf_proto::memberlist::Profile;
+use serf_proto::serf::{Event, MemberEventType, MemberStatus};
 
 /// Earlier nodes each node joins through.
 const JOIN_FANOUT: usize = 3;

@@ -24,13 +24,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use plotters::prelude::*;
-use serf::memberlist::machine::Machine;
-use serf::memberlist::Profile;
-use serf::serf::{Config, Event, MemberStatus, Serf};
-use serf::sim::Sim;
-use serf::wire::memberlist::push_pull::PushPull;
-use serf::wire::memberlist::{stream, NodeState, PushNodeState};
-use serf::wire::msgpack::Bytes;
+use serf_proto::memberlist::machine::Machine;
+use serf_proto::memberlist::Profile;
+use serf_proto::serf::{Config, Event, MemberStatus, Serf};
+use serf_proto::sim::Sim;
+use serf_proto::wire::memberlist::push_pull::PushPull;
+use serf_proto::wire::memberlist::{stream, NodeState, PushNodeState};
+use serf_proto::wire::msgpack::Bytes;
 
 type World = Sim<Serf>;
 

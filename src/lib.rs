@@ -1,18 +1,12 @@
 //! libserf: HashiCorp Serf re-implemented in Rust, wire-compatible with the Go agents.
 //!
-//! Layers (see `design.md`): [`wire`] holds the byte formats; the protocol cores, runtime, C ABI
-//! and agent build on it.
+//! This crate is the library the C ABI ships: the protocol itself lives in `serf_proto` (byte
+//! formats, memberlist, serf, the simulator; no I/O), [`runtime`] moves its bytes over real
+//! sockets on a mio thread, [`api`] is the Rust API and the one door the faces use, and [`ffi`]
+//! is the C ABI over it. `ARCHITECTURE.md` walks the floors.
 
-pub mod agent;
 pub mod api;
 pub mod ffi;
-#[doc(hidden)]
-pub mod fuzzing;
-pub mod memberlist;
 pub mod runtime;
-pub mod serf;
-pub mod sim;
-pub mod telemetry;
-pub mod wire;
 
 pub use api::{Error, Options, Serf};

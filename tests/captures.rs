@@ -14,16 +14,20 @@ use std::fmt::Debug;
 use std::path::PathBuf;
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use serf::wire::memberlist::keyring::Keyring;
-use serf::wire::memberlist::push_pull::PushPull;
-use serf::wire::memberlist::stream::{self, StreamMessage};
-use serf::wire::memberlist::{compound, compress, crc, packet, Message, MessageType, WireOptions};
-use serf::wire::msgpack::{self, Bytes, Decoder, Dialect, Field, GoString, Value};
-use serf::wire::rpc::{self, Command, RequestBody, RequestHeader, ResponseBody, ResponseHeader};
-use serf::wire::serf::{
+use serf_proto::wire::memberlist::keyring::Keyring;
+use serf_proto::wire::memberlist::push_pull::PushPull;
+use serf_proto::wire::memberlist::stream::{self, StreamMessage};
+use serf_proto::wire::memberlist::{
+    compound, compress, crc, packet, Message, MessageType, WireOptions,
+};
+use serf_proto::wire::msgpack::{self, Bytes, Decoder, Dialect, Field, GoString, Value};
+use serf_proto::wire::rpc::{
+    self, Command, RequestBody, RequestHeader, ResponseBody, ResponseHeader,
+};
+use serf_proto::wire::serf::{
     decode_ack_payload, decode_tags, Filter, Message as SerfMessage, MessageType as SerfMessageType,
 };
-use serf::wire::{DecodeResult, ErrorKind};
+use serf_proto::wire::{DecodeResult, ErrorKind};
 
 const CAPTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/captures/");
 /// The gossip key every packet of encrypted.pcap is sealed with (encrypted.md, "Encryption").

@@ -8,9 +8,9 @@ mod reference;
 use std::time::{Duration, Instant};
 
 use reference::{wait_until, Agent, Release};
-use serf::memberlist::Profile;
-use serf::serf::{MemberStatus, Tags};
 use serf::{Options, Serf};
+use serf_proto::memberlist::Profile;
+use serf_proto::serf::{MemberStatus, Tags};
 
 const KEY_B64: &str = "XXo7nB4PKktsjZ4PGis8TQ==";
 const KEY: [u8; 16] = [

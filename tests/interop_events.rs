@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use reference::{wait_until, Agent, Release, Scratch};
-use serf::serf::{Event, KeyOp, MemberStatus, QueryParams, QueryUpdate};
 use serf::{Options, Serf};
+use serf_proto::serf::{Event, KeyOp, MemberStatus, QueryParams, QueryUpdate};
 
 const KEY1: &str = "XXo7nB4PKktsjZ4PGis8TQ==";
 const KEY2: &str = "oaKjpKWmp6ipqqusra6vsA==";

@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use reference::{wait_until, Agent, Scratch};
-use serf::serf::{Event, MemberStatus};
 use serf::{Options, Serf};
+use serf_proto::serf::{Event, MemberStatus};
 
 const SIZE: usize = 10;
 

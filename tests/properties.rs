@@ -21,18 +21,18 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::TestCaseError;
 
-use serf::wire::memberlist::keyring::{EncryptionVersion, Keyring, NONCE_LEN};
-use serf::wire::memberlist::push_pull::{self, PushPull as MlPushPull};
-use serf::wire::memberlist::stream::{self, StreamMessage};
-use serf::wire::memberlist::{
+use serf_proto::wire::memberlist::keyring::{EncryptionVersion, Keyring, NONCE_LEN};
+use serf_proto::wire::memberlist::push_pull::{self, PushPull as MlPushPull};
+use serf_proto::wire::memberlist::stream::{self, StreamMessage};
+use serf_proto::wire::memberlist::{
     self as ml, compound, compress, crc, label, lzw, packet, WireOptions,
 };
-use serf::wire::msgpack::{
+use serf_proto::wire::msgpack::{
     self, Bytes, Decoder, Dialect, Encoder, Field, Flavor, GoString, IntFormat, Value,
 };
-use serf::wire::rpc;
-use serf::wire::serf as sf;
-use serf::wire::{DecodeResult, ErrorKind};
+use serf_proto::wire::rpc;
+use serf_proto::wire::serf as sf;
+use serf_proto::wire::{DecodeResult, ErrorKind};
 
 // ---------------------------------------------------------------------------------------------
 // Allocation tracking: the largest single allocation made by the current thread, so that tests can

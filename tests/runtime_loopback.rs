@@ -6,10 +6,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpStream, UdpS
 use std::thread;
 use std::time::{Duration, Instant};
 
-use serf::memberlist::machine::{Machine, MemberlistNode, StreamStatus};
-use serf::memberlist::{Config, Delegate, Memberlist, OutboundStream, Profile, Transmit};
 use serf::runtime::{bind, Runtime, RuntimeError, RuntimeHandle};
-use serf::wire::memberlist::NodeState;
+use serf_proto::memberlist::machine::{Machine, MemberlistNode, StreamStatus};
+use serf_proto::memberlist::{Config, Delegate, Memberlist, OutboundStream, Profile, Transmit};
+use serf_proto::wire::memberlist::NodeState;
 
 /// Remembers how joins ended.
 #[derive(Default)]

@@ -4,10 +4,10 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use serf::memberlist::machine::MemberlistNode;
-use serf::memberlist::{Config, Delegate, Memberlist, Node, Profile};
-use serf::sim::Sim;
-use serf::wire::memberlist::NodeState;
+use serf_proto::memberlist::machine::MemberlistNode;
+use serf_proto::memberlist::{Config, Delegate, Memberlist, Node, Profile};
+use serf_proto::sim::Sim;
+use serf_proto::wire::memberlist::NodeState;
 
 /// Counts what memberlist told the layer above.
 #[derive(Default)]

@@ -4,12 +4,12 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use serf::memberlist::Profile;
-use serf::serf::{
+use serf_proto::memberlist::Profile;
+use serf_proto::serf::{
     snapshot, Completion, Config, KeyOp, MemberStatus, QueryParams, QueryUpdate, Serf,
 };
-use serf::sim::Sim;
-use serf::wire::memberlist::keyring::Keyring;
+use serf_proto::sim::Sim;
+use serf_proto::wire::memberlist::keyring::Keyring;
 
 type World = Sim<Serf>;
 
@@ -107,7 +107,7 @@ fn graceful_leave_shows_left_and_kill_shows_failed() {
     );
     world.with_machine(2, |serf, now| serf.leave(now).expect("leave"));
     let left = world.run_until_cond(Duration::from_secs(10), |w| {
-        w.machine(2).status() == serf::serf::SerfStatus::Left
+        w.machine(2).status() == serf_proto::serf::SerfStatus::Left
     });
     assert!(left, "seed {s}: leave did not complete");
     world.kill(2);
@@ -166,7 +166,7 @@ fn departed_members_are_reaped_on_time_and_a_returning_one_is_reconnected() {
     // 1 leaves, 2 and 3 crash.
     world.with_machine(1, |serf, now| serf.leave(now).expect("leave"));
     world.run_until_cond(Duration::from_secs(10), |w| {
-        w.machine(1).status() == serf::serf::SerfStatus::Left
+        w.machine(1).status() == serf_proto::serf::SerfStatus::Left
     });
     world.kill(1);
     world.kill(2);
@@ -323,7 +323,7 @@ fn a_user_event_reaches_every_node_exactly_once() {
     for i in 0..n {
         let got = world.with_machine(i, |serf, _| {
             std::iter::from_fn(|| serf.poll_event())
-                .filter(|e| matches!(e, serf::serf::Event::User(u) if u.name == "deploy"))
+                .filter(|e| matches!(e, serf_proto::serf::Event::User(u) if u.name == "deploy"))
                 .count()
         });
         assert_eq!(got, 1, "seed {s}: node {i} got the event {got} times");
@@ -339,7 +339,7 @@ fn answer_echo_queries(world: &mut World) {
         world.with_machine(i, |serf, now| {
             let queries: Vec<_> = std::iter::from_fn(|| serf.poll_event())
                 .filter_map(|e| match e {
-                    serf::serf::Event::Query(q) if q.name == "echo" => Some(q),
+                    serf_proto::serf::Event::Query(q) if q.name == "echo" => Some(q),
                     _ => None,
                 })
                 .collect();
@@ -391,7 +391,7 @@ fn thousand_nodes_event_once_and_tag_filtered_query() {
         for (i, count) in got.iter_mut().enumerate() {
             *count += world.with_machine(i, |serf, _| {
                 std::iter::from_fn(|| serf.poll_event())
-                    .filter(|e| matches!(e, serf::serf::Event::User(u) if u.name == "deploy"))
+                    .filter(|e| matches!(e, serf_proto::serf::Event::User(u) if u.name == "deploy"))
                     .count()
             });
         }
@@ -403,7 +403,7 @@ fn thousand_nodes_event_once_and_tag_filtered_query() {
     for (i, count) in got.iter_mut().enumerate() {
         *count += world.with_machine(i, |serf, _| {
             std::iter::from_fn(|| serf.poll_event())
-                .filter(|e| matches!(e, serf::serf::Event::User(u) if u.name == "deploy"))
+                .filter(|e| matches!(e, serf_proto::serf::Event::User(u) if u.name == "deploy"))
                 .count()
         });
     }
@@ -589,7 +589,7 @@ fn a_restarted_node_rejoins_from_its_snapshot_without_replaying_events() {
     world.run_for(Duration::from_secs(5));
     let replayed = world.with_machine(4, |serf, _| {
         std::iter::from_fn(|| serf.poll_event())
-            .filter(|e| matches!(e, serf::serf::Event::User(_)))
+            .filter(|e| matches!(e, serf_proto::serf::Event::User(_)))
             .count()
     });
     assert_eq!(
@@ -619,14 +619,15 @@ fn two_nodes_with_one_name_end_with_one_shut_down() {
         s.join(now, &[addr(0)], false).expect("alive")
     });
     world.run_for(Duration::from_secs(30));
-    let shut = |w: &World, i: usize| w.machine(i).status() == serf::serf::SerfStatus::Shutdown;
+    let shut =
+        |w: &World, i: usize| w.machine(i).status() == serf_proto::serf::SerfStatus::Shutdown;
     assert!(
         shut(&world, impostor) && !shut(&world, 3),
         "seed {s}: the newcomer should lose the vote"
     );
     let reason = world.with_machine(impostor, |serf, _| {
         std::iter::from_fn(|| serf.poll_event()).find_map(|e| match e {
-            serf::serf::Event::Shutdown { reason } => Some(reason),
+            serf_proto::serf::Event::Shutdown { reason } => Some(reason),
             _ => None,
         })
     });
@@ -652,7 +653,7 @@ fn vivaldi_estimates_approach_the_simulated_round_trip() {
                 world.machine(i).cached_coordinate(&name(j)),
             );
             if let (Some(a), Some(b), true) = (a, b, i != j) {
-                let est = serf::serf::distance(&a, &b)
+                let est = serf_proto::serf::distance(&a, &b)
                     .expect("same dimensions")
                     .as_secs_f64();
                 errors.push((est - 0.0102).abs() / 0.0102);

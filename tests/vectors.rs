@@ -8,17 +8,17 @@ use std::path::{Path, PathBuf};
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::Value as Json;
-use serf::wire::memberlist::keyring::{EncryptionVersion, Keyring};
-use serf::wire::memberlist::stream::StreamMessage;
-use serf::wire::memberlist::{
+use serf_proto::wire::memberlist::keyring::{EncryptionVersion, Keyring};
+use serf_proto::wire::memberlist::stream::StreamMessage;
+use serf_proto::wire::memberlist::{
     self as ml, compound, compress, crc, label, lzw, packet, stream, Ack, Alive, Compress, Dead,
     ErrResp, IndirectPing, Nack, Ping, PushNodeState, PushPullHeader, Suspect, UserMsgHeader,
     WireOptions,
 };
-use serf::wire::msgpack::{self, Dialect, Field, GoString, Value};
-use serf::wire::rpc;
-use serf::wire::serf::{self as sm, Filter};
-use serf::wire::ErrorKind;
+use serf_proto::wire::msgpack::{self, Dialect, Field, GoString, Value};
+use serf_proto::wire::rpc;
+use serf_proto::wire::serf::{self as sm, Filter};
+use serf_proto::wire::ErrorKind;
 
 type Check = Result<(), Failed>;
 
@@ -521,7 +521,7 @@ fn check_flattened(payload: &[u8], messages: usize) -> Check {
     flat.messages.iter().try_for_each(|m| check_leaf(m))
 }
 
-fn expect_kind(result: Result<(), serf::wire::DecodeError>, kind: &ErrorKind) -> Check {
+fn expect_kind(result: Result<(), serf_proto::wire::DecodeError>, kind: &ErrorKind) -> Check {
     match result {
         Err(e) if &e.kind == kind => Ok(()),
         other => Err(format!("expected error {kind:?}, got {other:?}").into()),
@@ -1088,10 +1088,10 @@ fn check_ipc(s: &Section) -> Check {
     }
 }
 
-serf::go_struct! {
+serf_proto::go_struct! {
     /// The struct the tolerance probes decoded into (Go declaration order S, B, U).
     pub struct Probe {
-        "B" => b: serf::wire::msgpack::Bytes,
+        "B" => b: serf_proto::wire::msgpack::Bytes,
         "S" => s: GoString,
         "U" => u: u8,
     }

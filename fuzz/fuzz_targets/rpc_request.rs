@@ -1,4 +1,4 @@
-//! The agent RPC server's request decoding (src/agent/server.rs): back-to-back msgpack objects
+//! The agent RPC server's request decoding (crates/agent/src/server.rs): back-to-back msgpack objects
 //! read with the server's `ObjectReader`, a request header, then the body its command takes,
 //! and what the server parses from bodies before acting (event filters, log levels,
 //! durations). Decoded once into typed bodies, once skipping bodies as the server does for a
@@ -6,9 +6,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use serf::agent::filter::EventFilter;
-use serf::agent::frame::ObjectReader;
-use serf::wire::rpc::{self, Command, RequestBody, RequestHeader};
+use serf_agent::filter::EventFilter;
+use serf_agent::frame::ObjectReader;
+use serf_proto::wire::rpc::{self, Command, RequestBody, RequestHeader};
 
 /// Reads the body of `command` as the server does; false once the stream is unusable.
 fn read_body(reader: &mut ObjectReader<&[u8]>, command: Command) -> bool {
@@ -31,7 +31,7 @@ fn read_body(reader: &mut ObjectReader<&[u8]>, command: Command) -> bool {
         RequestBody::Monitor => match reader.read::<rpc::MonitorRequest>() {
             Ok(req) => {
                 let level = req.log_level.to_string_lossy().to_ascii_uppercase();
-                let _ = level.parse::<serf::agent::log::Level>();
+                let _ = level.parse::<serf_agent::log::Level>();
                 true
             }
             Err(_) => false,

@@ -10,9 +10,9 @@ mod common;
 use std::time::Instant;
 
 use libfuzzer_sys::fuzz_target;
-use serf::memberlist::machine::Machine;
-use serf::serf::Serf;
-use serf::wire::memberlist::{stream, WireOptions};
+use serf_proto::memberlist::machine::Machine;
+use serf_proto::serf::Serf;
+use serf_proto::wire::memberlist::{stream, WireOptions};
 
 /// `data` as the request on an accepted connection.
 fn accept(wire: WireOptions, now: Instant, data: &[u8]) {

@@ -7,7 +7,7 @@ mod common;
 use std::time::Instant;
 
 use libfuzzer_sys::fuzz_target;
-use serf::memberlist::machine::Machine;
+use serf_proto::memberlist::machine::Machine;
 
 fuzz_target!(|data: &[u8]| {
     let now = Instant::now();

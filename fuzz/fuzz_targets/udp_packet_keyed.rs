@@ -11,8 +11,8 @@ mod common;
 use std::time::Instant;
 
 use libfuzzer_sys::fuzz_target;
-use serf::memberlist::machine::Machine;
-use serf::wire::memberlist::packet;
+use serf_proto::memberlist::machine::Machine;
+use serf_proto::wire::memberlist::packet;
 
 fuzz_target!(|data: &[u8]| {
     let now = Instant::now();

@@ -17,16 +17,25 @@ use thiserror::Error;
 
 pub use event_queue::{event_queue, unbounded_queue, EventReceiver, EventSender};
 
-use crate::memberlist::machine::{Machine, StreamStatus};
-use crate::memberlist::{OutboundStream, Profile, Transmit};
+// The door: what the faces (the C ABI, the agent, examples) take from the protocol crate. They
+// import these from here, never from `serf_proto` itself, so this list is the whole surface.
+pub use serf_proto::memberlist::{Profile, Seed, Stats as MemberlistStats};
+pub use serf_proto::serf::{
+    distance, read_keyring_file, Completion, Counters as SerfCounters, Event, KeyAggregate, KeyOp,
+    KeyringFileError, Member, MemberEventType, MemberStatus, QueryEvent, QueryParams, QueryUpdate,
+    SerfError, Tags, UserEvent, INTERNAL_PREFIX, PING_QUERY, PROTOCOL_VERSION_MAX,
+    PROTOCOL_VERSION_MIN,
+};
+/// HashiCorp's byte formats: the agent speaks the RPC protocol (`wire::rpc`) in go-msgpack.
+pub use serf_proto::wire;
+
 use crate::runtime::snapshot::{self, SnapshotWriter, WriterOptions};
 use crate::runtime::{self, Runtime, RuntimeError, RuntimeHandle};
-use crate::serf::{
-    self as core, Completion, Event, KeyAggregate, KeyOp, Member, MemberStatus, QueryParams,
-    QueryUpdate, SerfError, Tags,
-};
-use crate::wire::memberlist::keyring::{KeyError, Keyring};
-use crate::wire::serf::Coordinate;
+use serf_proto::memberlist::machine::{Machine, StreamStatus};
+use serf_proto::memberlist::{OutboundStream, Transmit};
+use serf_proto::serf as core;
+use serf_proto::wire::memberlist::keyring::{KeyError, Keyring};
+use serf_proto::wire::serf::Coordinate;
 
 /// The port memberlist uses when an address gives none.
 pub const DEFAULT_PORT: u16 = 7946;
@@ -81,7 +90,8 @@ pub struct Options {
     pub protocol_version: u8,
     /// Events the application may leave unread before new ones are dropped (and counted).
     pub event_queue_capacity: usize,
-    /// Seed for the protocol's random choices; `None` draws one from the OS.
+    /// A fixed seed replays the protocol's random choices (tests); `None` draws one from the
+    /// OS. It also fixes the encryption nonces: never give two encrypting nodes the same one.
     pub seed: Option<u64>,
     /// Where key changes are persisted (JSON array of base64 keys, as Go's `-keyring-file`).
     pub keyring_file: Option<std::path::PathBuf>,
@@ -210,7 +220,7 @@ pub struct Stats {
     /// any `metrics` recorder.
     pub serf: core::Counters,
     /// What memberlist counted: the `memberlist.*` metrics, likewise.
-    pub memberlist: crate::memberlist::Stats,
+    pub memberlist: serf_proto::memberlist::Stats,
     /// What the I/O thread did and dropped (`tcp_accepts` is `memberlist.tcp.accept`).
     pub runtime: runtime::RuntimeStats,
 }
@@ -406,7 +416,7 @@ impl Serf {
         let join_timeout = config.memberlist.tcp_timeout + Duration::from_secs(1);
         let leave_timeout =
             config.broadcast_timeout * 2 + config.leave_propagate_delay + Duration::from_secs(2);
-        let seed = options.seed.unwrap_or_else(random_seed);
+        let seed = options.seed.map_or_else(os_seed, Seed::from);
         let serf = core::Serf::new(config, Instant::now(), seed)?;
         let (tx, events) = event_queue(options.event_queue_capacity)?;
         let mut node = Node {
@@ -636,7 +646,7 @@ impl Serf {
 
     /// A second end of the event queue, for a consumer thread that must not keep the node
     /// alive: it returns `None` once the node is gone and the queue is drained.
-    pub(crate) fn event_receiver(&self) -> EventReceiver<Event> {
+    pub fn event_receiver(&self) -> EventReceiver<Event> {
         self.events.clone()
     }
 
@@ -754,8 +764,14 @@ pub fn resolve(addr: &str) -> Result<Vec<SocketAddr>, Error> {
     Ok(found)
 }
 
-fn random_seed() -> u64 {
-    let mut b = [0u8; 8];
-    getrandom::fill(&mut b).expect("the operating system's random source is unavailable");
-    u64::from_le_bytes(b)
+/// The core's randomness from the operating system: its protocol choices and, above all, the
+/// key of its encryption nonces.
+fn os_seed() -> Seed {
+    let mut bytes = [0u8; 40];
+    getrandom::fill(&mut bytes).expect("the operating system's random source is unavailable");
+    let (choices, nonces) = bytes.split_at(8);
+    Seed {
+        choices: u64::from_le_bytes(choices.try_into().expect("8 bytes")),
+        nonces: nonces.try_into().expect("32 bytes"),
+    }
 }

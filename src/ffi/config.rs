@@ -11,8 +11,8 @@ use base64::Engine as _;
 use super::log::{serf_drop_callback, serf_log_callback, Logger, SERF_LOG_DEBUG};
 use super::status::{bytes_arg, guard, handle_mut, out_arg, serf_status, str_arg, Fail};
 use crate::api::{Options, DEFAULT_PORT};
-use crate::memberlist::Profile;
-use crate::serf::{KeyringFileError, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN};
+use serf_proto::memberlist::Profile;
+use serf_proto::serf::{KeyringFileError, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN};
 
 /// HashiCorp's LAN timing (`memberlist.DefaultLANConfig`), the default.
 pub const SERF_PROFILE_LAN: u32 = 0;
@@ -369,7 +369,7 @@ pub extern "C" fn serf_config_set_keyring_file(
 
 /// Reads a keyring file: a JSON array of base64 strings.
 pub(crate) fn read_keyring_file(path: &std::path::Path) -> Result<Vec<Vec<u8>>, Fail> {
-    crate::serf::read_keyring_file(path).map_err(|e| match e {
+    serf_proto::serf::read_keyring_file(path).map_err(|e| match e {
         KeyringFileError::Read(io) => Fail::new(
             serf_status::SERF_ERR_IO,
             format!("cannot read {}: {io}", path.display()),

@@ -11,7 +11,7 @@ use super::log::{serf_drop_callback, Sink};
 use super::members::serf_member_t;
 use super::node::{on_node, serf_t, Dispatcher};
 use super::status::{bytes_arg, guard_value, handle, out_arg, serf_status, to_cstring, Fail};
-use crate::serf::{Event, MemberEventType};
+use serf_proto::serf::{Event, MemberEventType};
 
 pub const SERF_EVENT_NONE: u32 = 0;
 pub const SERF_EVENT_MEMBER_JOIN: u32 = 1;

@@ -4,7 +4,7 @@ use std::ffi::{c_char, CString};
 
 use super::node::{on_node, serf_t};
 use super::status::{guard_value, out_arg, str_arg, to_cstring};
-use crate::serf::{Member, MemberStatus};
+use serf_proto::serf::{Member, MemberStatus};
 
 pub const SERF_MEMBER_NONE: u32 = 0;
 pub const SERF_MEMBER_ALIVE: u32 = 1;

@@ -6,7 +6,7 @@ use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::api::Error;
-use crate::serf::SerfError;
+use serf_proto::serf::SerfError;
 
 /// What a fallible `serf_*` function returns. `SERF_OK` (0) is success; on any other value the
 /// out-pointers are left untouched (or set to NULL where stated) and `serf_last_error_message()`

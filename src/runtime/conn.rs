@@ -10,8 +10,8 @@ use std::time::Instant;
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
-use crate::memberlist::machine::{Machine, StreamStatus};
-use crate::memberlist::OutboundStream;
+use serf_proto::memberlist::machine::{Machine, StreamStatus};
+use serf_proto::memberlist::OutboundStream;
 
 /// What became of a connection after it was driven.
 #[derive(Debug, PartialEq, Eq)]

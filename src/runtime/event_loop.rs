@@ -14,9 +14,10 @@ use mio::{Events, Interest, Poll, Token};
 
 use super::conn::{Conn, Inbound, Outbound, ReadCtx, Step};
 use super::handle::{Command, Runtime};
+use super::metrics_export::MetricsExporter;
 use super::stats::{bump, Counters};
-use crate::memberlist::machine::Machine;
-use crate::memberlist::OutboundStream;
+use serf_proto::memberlist::machine::Machine;
+use serf_proto::memberlist::OutboundStream;
 
 pub(crate) const UDP: Token = Token(0);
 pub(crate) const LISTENER: Token = Token(1);
@@ -47,6 +48,7 @@ pub(crate) struct EventLoop<M> {
     /// A batch limit stopped reading before "would block": read again without waiting.
     udp_backlog: bool,
     accept_backlog: bool,
+    metrics: MetricsExporter,
 }
 
 impl<M: Machine> EventLoop<M> {
@@ -73,14 +75,17 @@ impl<M: Machine> EventLoop<M> {
             buf: vec![0; RECV_BUFFER].into_boxed_slice(),
             udp_backlog: false,
             accept_backlog: false,
+            metrics: MetricsExporter::default(),
         }
     }
 
     /// Runs until told to stop (or every handle is gone); the sockets close when `self` drops.
     pub fn run(mut self) {
         let mut events = Events::with_capacity(256);
-        // Whatever the machine produced before the loop started (e.g. in its constructor).
+        // Whatever the machine produced before the loop started (e.g. in its constructor); the
+        // first read of its telemetry also makes it keep samples from now on.
         self.flush();
+        self.metrics.export(&mut self.machine);
         loop {
             let timeout = if self.udp_backlog || self.accept_backlog {
                 Some(Duration::ZERO)
@@ -115,6 +120,7 @@ impl<M: Machine> EventLoop<M> {
                 return;
             }
             self.expire();
+            self.metrics.export(&mut self.machine);
         }
     }
 

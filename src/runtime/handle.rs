@@ -18,7 +18,7 @@ use mio::{Interest, Poll, Waker};
 use super::event_loop::{EventLoop, LISTENER, UDP, WAKER};
 use super::sockets::Sockets;
 use super::stats::{Counters, RuntimeStats};
-use crate::memberlist::machine::Machine;
+use serf_proto::memberlist::machine::Machine;
 
 /// An API call to run on the protocol thread with the machine and the current time.
 pub(crate) type Job<M> = Box<dyn FnOnce(&mut M, Instant) + Send>;

@@ -1,6 +1,6 @@
 //! The I/O runtime: one background thread per node that moves bytes between real sockets and a
-//! sans-I/O [`Machine`](crate::memberlist::machine::Machine), the real-socket twin of
-//! [`crate::sim`].
+//! sans-I/O [`Machine`](serf_proto::memberlist::machine::Machine), the real-socket twin of
+//! [`serf_proto::sim`].
 //!
 //! [`bind`] opens the UDP socket and TCP listener memberlist shares one port between;
 //! [`Runtime::spawn`] starts the `mio` loop that owns them and the machine; the returned
@@ -11,10 +11,12 @@
 mod conn;
 mod event_loop;
 mod handle;
+mod metrics_export;
 pub mod snapshot;
 mod sockets;
 mod stats;
 
 pub use handle::{Runtime, RuntimeError, RuntimeHandle};
+pub use metrics_export::MetricsExporter;
 pub use sockets::{bind, Sockets};
 pub use stats::RuntimeStats;

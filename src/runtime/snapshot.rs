@@ -1,6 +1,6 @@
 //! The snapshot file on disk: replaying it at start and appending records to it from a
 //! background thread. The format, its replay rules and what a caller records are in
-//! [`crate::serf::snapshot`].
+//! [`serf_proto::serf::snapshot`].
 //!
 //! Disk I/O never runs on the protocol thread: [`SnapshotWriter`] owns the file on its own thread
 //! and [`SnapshotWriter::record`] only tries to put the record in a bounded channel. A graceful
@@ -8,8 +8,8 @@
 //!
 //! On start: [`replay`] the file, then [`SnapshotWriter::open`] it with that replay.
 
-use crate::serf::snapshot::{parse_bytes, Record, Replay};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use serf_proto::serf::snapshot::{parse_bytes, Record, Replay};
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
@@ -41,7 +41,7 @@ const RECOVERY_INTERVAL: Duration = Duration::from_secs(30);
 /// [`SnapshotWriter::leave`] waits at most this long for the leave to reach the disk.
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Replays the file at `path` (see [`crate::serf::snapshot::parse`]); a missing file is an empty
+/// Replays the file at `path` (see [`serf_proto::serf::snapshot::parse`]); a missing file is an empty
 /// replay.
 pub fn replay(path: &Path, rejoin_after_leave: bool) -> io::Result<Replay> {
     match fs::read(path) {

@@ -4,11 +4,11 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use serf::memberlist::machine::Machine;
-use serf::memberlist::Profile;
-use serf::serf::{Config, Serf};
-use serf::wire::memberlist::keyring::{Keyring, NONCE_LEN};
-use serf::wire::memberlist::WireOptions;
+use serf_proto::memberlist::machine::Machine;
+use serf_proto::memberlist::Profile;
+use serf_proto::serf::{Config, Serf};
+use serf_proto::wire::memberlist::keyring::{Keyring, NONCE_LEN};
+use serf_proto::wire::memberlist::WireOptions;
 
 /// The `-encrypt` key of the reference agents in tests/data/captures/encrypted.pcap.
 pub const CAPTURE_KEY: [u8; 16] = [

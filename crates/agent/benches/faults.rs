@@ -1,0 +1,193 @@
+//! Fault scenarios side by side (issue 10): crates/agent/tests/faults.rs's scenarios, each run on our `serf`
+//! agent and on HashiCorp's, all at once, each in its own network namespace with its own ten
+//! agents (see crates/agent/tests/common/faults.rs). Both implementations meet the same load at the same
+//! time. The table goes to stdout and to `target/bench/faults.md`.
+
+#[path = "../../../tests/common/reference.rs"]
+mod reference;
+
+#[path = "../tests/common/faults.rs"]
+mod faults;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::Duration;
+
+use faults::{in_netns, AGENTS};
+
+const PHASE: Duration = Duration::from_secs(60);
+
+/// What one implementation did in every scenario.
+struct Row {
+    light: faults::DropOutcome,
+    heavy: faults::DropOutcome,
+    split: faults::PartitionOutcome,
+    stall: faults::StallOutcome,
+    crash: faults::RestartOutcome,
+}
+
+fn main() {
+    // `cargo test --all-targets` builds and starts bench targets too; only `cargo bench` runs it.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("faults: a benchmark; run it with `cargo bench --bench faults`");
+        return;
+    }
+    if std::env::args()
+        .skip(1)
+        .any(|a| !a.starts_with('-') && !"faults".contains(a.as_str()))
+    {
+        return;
+    }
+    let ours = PathBuf::from(env!("CARGO_BIN_EXE_serf"));
+    let theirs = reference::binary().to_path_buf();
+    let started = std::time::Instant::now();
+    let (ours_row, theirs_row) = thread::scope(|s| {
+        let a = s.spawn(|| run_all(&ours, "o"));
+        let b = s.spawn(|| run_all(&theirs, "r"));
+        (
+            a.join().expect("libserf scenarios"),
+            b.join().expect("reference scenarios"),
+        )
+    });
+    let table = markdown(&ours_row, &theirs_row, started.elapsed());
+    println!("{table}");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
+    std::fs::create_dir_all(&dir).expect("target/bench");
+    std::fs::write(dir.join("faults.md"), table).expect("write faults.md");
+}
+
+/// Every scenario for one binary, concurrently, each in its own namespace.
+fn run_all(bin: &Path, tag: &str) -> Row {
+    thread::scope(|s| {
+        let light = s.spawn(|| {
+            let bin = bin.to_path_buf();
+            let prefix = format!("{tag}drop");
+            in_netns(move || faults::random_drop(&bin, &prefix, &[(10, PHASE), (30, PHASE)]))
+        });
+        let heavy = s.spawn(|| {
+            let bin = bin.to_path_buf();
+            let prefix = format!("{tag}heavy");
+            in_netns(move || faults::random_drop(&bin, &prefix, &[(60, PHASE)]))
+        });
+        let split = s.spawn(|| {
+            let bin = bin.to_path_buf();
+            let prefix = format!("{tag}split");
+            in_netns(move || faults::partition(&bin, &prefix, PHASE))
+        });
+        let stall = s.spawn(|| {
+            let bin = bin.to_path_buf();
+            let prefix = format!("{tag}stall");
+            in_netns(move || faults::stall(&bin, &prefix, Duration::from_secs(15)))
+        });
+        let crash = s.spawn(|| {
+            let bin = bin.to_path_buf();
+            let prefix = format!("{tag}crash");
+            in_netns(move || faults::crash_restart(&bin, &prefix))
+        });
+        Row {
+            light: light.join().expect("drop scenario"),
+            heavy: heavy.join().expect("heavy drop scenario"),
+            split: split.join().expect("partition scenario"),
+            stall: stall.join().expect("stall scenario"),
+            crash: crash.join().expect("restart scenario"),
+        }
+    })
+}
+
+fn secs(d: Option<Duration>) -> String {
+    d.map_or_else(
+        || "never (bounded wait)".to_string(),
+        |d| format!("{:.1} s", d.as_secs_f64()),
+    )
+}
+
+fn phase_failures(o: &faults::DropOutcome, percent: u32) -> String {
+    o.phases
+        .iter()
+        .find(|(p, _)| *p == percent)
+        .map_or_else(|| "n/a".to_string(), |(_, f)| f.len().to_string())
+}
+
+fn markdown(ours: &Row, theirs: &Row, took: Duration) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "## Faults: {AGENTS} agents per scenario, libserf and reference at once\n"
+    );
+    let _ = writeln!(
+        out,
+        "Every scenario runs on both implementations at once ({} hub namespaces, {} agents, each \
+         agent in a namespace of its own on the hub's bridge); drops hit every IPv4 frame between \
+         agents, at random, by nftables `numgen random` on the bridge. Counts are `member-failed` \
+         events recorded by the agents' own event handlers, summed over observers. Wall time \
+         {:.0} s.\n",
+        10,
+        10 * AGENTS,
+        took.as_secs_f64()
+    );
+    let _ = writeln!(out, "| scenario | measure | libserf | reference |");
+    let _ = writeln!(out, "|---|---|---:|---:|");
+    // One line: the measure taken from each implementation's outcome.
+    let mut row = |scenario: &str, measure: &str, take: &dyn Fn(&Row) -> String| {
+        let (a, b) = (take(ours), take(theirs));
+        let _ = writeln!(out, "| {scenario} | {measure} | {a} | {b} |");
+    };
+    row("10 % drop, 60 s", "false member-failed events", &|r| {
+        phase_failures(&r.light, 10)
+    });
+    row(
+        "30 % drop, 60 s",
+        "false member-failed events (incl. just after)",
+        &|r| phase_failures(&r.light, 30),
+    );
+    row(
+        "60 % drop, 60 s",
+        "false member-failed events (incl. just after)",
+        &|r| phase_failures(&r.heavy, 60),
+    );
+    row(
+        "60 % drop, 60 s",
+        "all alive everywhere after the drop",
+        &|r| secs(r.heavy.healed_after),
+    );
+    let pairs = AGENTS * AGENTS / 2;
+    row(
+        "5/5 partition, 60 s",
+        "cross-cut (observer, member) pairs failed at its end",
+        &|r| format!("{} of {pairs}", r.split.cross_failed),
+    );
+    row(
+        "5/5 partition, 60 s",
+        "one cluster, all alive, after the heal",
+        &|r| secs(r.split.healed_after),
+    );
+    row(
+        "SIGSTOP 15 s",
+        "observers marking it failed / first after",
+        &|r| {
+            format!(
+                "{} / {}",
+                r.stall.observers_marking_failed,
+                secs(r.stall.first_failed_after)
+            )
+        },
+    );
+    row("SIGSTOP 15 s", "all alive after SIGCONT", &|r| {
+        secs(r.stall.back_after)
+    });
+    row("SIGSTOP 15 s", "healthy agents declared failed", &|r| {
+        r.stall.healthy_failed.len().to_string()
+    });
+    row(
+        "kill -9, restart from snapshot",
+        "all alive after the restart",
+        &|r| secs(r.crash.rejoined_after),
+    );
+    row(
+        "kill -9, restart from snapshot",
+        "user events delivered twice / new event seen",
+        &|r| format!("{} / {}", r.crash.duplicates.len(), r.crash.saw_new_event),
+    );
+    out
+}

@@ -1,0 +1,19 @@
+//! The `serf` agent and CLI: a drop-in for HashiCorp's binary (flags, JSON config, RPC protocol,
+//! event-handler contract), built on [`serf::api::Serf`].
+
+pub mod cli;
+pub mod client;
+pub mod command;
+pub mod config;
+pub mod duration;
+pub mod filter;
+pub mod flags;
+pub mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod handlers;
+pub mod log;
+pub mod mdns;
+pub mod server;
+pub mod service;
+pub mod telemetry;
