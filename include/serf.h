@@ -18,7 +18,8 @@
 // Loopback timing (`DefaultLocalConfig`).
 #define SERF_PROFILE_LOCAL 2
 
-// Tuning knobs for `serf_config_set_tuning` (durations in milliseconds, the rest counts).
+// Tuning knobs for `serf_config_set_tuning` (durations in milliseconds, the rest counts):
+// the ids of `serf::api::Tuning`'s table, which a test holds this header against.
 #define SERF_TUNE_PROBE_INTERVAL_MS 1
 
 #define SERF_TUNE_PROBE_TIMEOUT_MS 2
@@ -62,6 +63,9 @@
 
 // The default gossip port, 7946.
 #define SERF_DEFAULT_PORT 7946
+
+// Dimensions of a Vivaldi coordinate (HashiCorp's default, 8).
+#define SERF_COORDINATE_DIMENSIONS 8
 
 #define SERF_EVENT_NONE 0
 
@@ -118,15 +122,6 @@
 
 #define SERF_MEMBER_FAILED 4
 
-#define SERF_VERSION_MAJOR 0
-
-#define SERF_VERSION_MINOR 2
-
-#define SERF_VERSION_PATCH 0
-
-// Dimensions of a Vivaldi coordinate (HashiCorp's default, 8).
-#define SERF_COORDINATE_DIMENSIONS 8
-
 // `serf_query_update.kind`: a node acknowledged receipt (only with request_ack).
 #define SERF_QUERY_ACK 1
 
@@ -135,6 +130,12 @@
 
 // The query is over (deadline passed or every expected node answered): nothing follows.
 #define SERF_QUERY_DONE 3
+
+#define SERF_VERSION_MAJOR 0
+
+#define SERF_VERSION_MINOR 3
+
+#define SERF_VERSION_PATCH 0
 
 // What a fallible `serf_*` function returns. `SERF_OK` (0) is success; on any other value the
 // out-pointers are left untouched (or set to NULL where stated) and `serf_last_error_message()`
@@ -179,13 +180,14 @@ typedef struct serf_event_t serf_event_t;
 // then. Usable from several threads at once.
 typedef struct serf_key_result_t serf_key_result_t;
 
-// One member: an immutable snapshot taken when the list, event or local member was fetched.
-// Opaque. Borrowed from its list or event (valid until that is freed) except when returned by
-// `serf_local_member`, which gives an owned one for `serf_member_free`. Read-only, so usable
-// from several threads at once.
+// One member: an immutable snapshot taken when its list or event was fetched. Opaque and
+// always borrowed: every `serf_member_t *` the library hands out belongs to a
+// `serf_members_t` or a `serf_event_t` and is valid until that owner is freed; there is no
+// call that frees a member. Read-only, so usable from several threads at once.
 typedef struct serf_member_t serf_member_t;
 
-// A snapshot of the member list. Opaque; from `serf_members`, released with `serf_members_free`.
+// A snapshot of members, owning each `serf_member_t` it lends. Opaque; from `serf_members` or
+// `serf_local_member`, released with `serf_members_free`.
 // Read-only, so usable from several threads at once.
 typedef struct serf_members_t serf_members_t;
 
@@ -210,9 +212,6 @@ typedef void (*serf_log_callback)(void *ctx, uint32_t level, const char *message
 // Releases a callback's context once the library no longer calls it.
 typedef void (*serf_drop_callback)(void *ctx);
 
-// An event callback: `ctx` as registered and the event, lent for the duration of the call.
-typedef void (*serf_event_callback)(void *ctx, const struct serf_event_t *event);
-
 // A Vivaldi network coordinate (`coordinate.Coordinate`), copied out by value.
 typedef struct serf_coordinate {
   double vec[SERF_COORDINATE_DIMENSIONS];
@@ -220,6 +219,9 @@ typedef struct serf_coordinate {
   double adjustment;
   double height;
 } serf_coordinate;
+
+// An event callback: `ctx` as registered and the event, lent for the duration of the call.
+typedef void (*serf_event_callback)(void *ctx, const struct serf_event_t *event);
 
 // One update from `serf_query_next`. `from` and `payload` are borrowed from the query handle:
 // valid until the next `serf_query_next` or `serf_query_free` on it. For SERF_QUERY_DONE they
@@ -346,6 +348,18 @@ enum serf_status serf_config_set_log_callback(struct serf_config_t *cfg,
                                               serf_log_callback call,
                                               serf_drop_callback drop,
                                               void *ctx);
+
+// The network coordinate this node holds for `node` (a C string, borrowed; NULL for this node
+// itself), copied into `*out`. Errors: SERF_ERR_NULL (serf/out), SERF_ERR_UTF8,
+// SERF_ERR_NOT_FOUND (coordinates disabled, or none known for that node yet), SERF_ERR_STOPPED.
+enum serf_status serf_coordinate_get(const struct serf_t *serf,
+                                     const char *node,
+                                     struct serf_coordinate *out);
+
+// The estimated round-trip time between members `a` and `b` (C strings, borrowed) from their
+// coordinates, in seconds, into `*seconds`. Errors: SERF_ERR_NULL, SERF_ERR_UTF8,
+// SERF_ERR_NOT_FOUND (a coordinate is unknown here), SERF_ERR_STOPPED.
+enum serf_status serf_rtt(const struct serf_t *serf, const char *a, const char *b, double *seconds);
 
 // Waits up to `timeout_ms` milliseconds (negative: without limit; capped at a day) for the next
 // event. On success `*out` owns it (free with `serf_event_free`). Otherwise `*out` is NULL and
@@ -504,16 +518,13 @@ bool serf_key_result_primary_key_at(const struct serf_key_result_t *r,
 // SERF_ERR_STOPPED (after `serf_shutdown`; still works after `serf_leave`).
 enum serf_status serf_members(const struct serf_t *serf, struct serf_members_t **out);
 
-// This node as a member, owned by the caller: free it with `serf_member_free`.
-// Errors: SERF_ERR_NULL, SERF_ERR_STOPPED (after `serf_shutdown`).
-enum serf_status serf_local_member(const struct serf_t *serf, struct serf_member_t **out);
+// This node as a member: a list holding just this node (`serf_members_get(list, 0)`), owned
+// by the caller like any list: free it with `serf_members_free`. Errors: SERF_ERR_NULL,
+// SERF_ERR_STOPPED (after `serf_shutdown`).
+enum serf_status serf_local_member(const struct serf_t *serf, struct serf_members_t **out);
 
 // Releases a member list and every `serf_member_t` borrowed from it. NULL is a no-op.
 void serf_members_free(struct serf_members_t *list);
-
-// Releases a member from `serf_local_member`. NULL is a no-op. Never pass a member borrowed
-// from a list or an event.
-void serf_member_free(struct serf_member_t *member);
 
 // How many members the list holds (0 for NULL).
 size_t serf_members_count(const struct serf_members_t *list);
@@ -554,51 +565,6 @@ bool serf_member_tag_at(const struct serf_member_t *m,
 // The value of tag `key` (a C string, borrowed for the call), borrowed from the member; NULL
 // when the member has no such tag or an argument is NULL or not UTF-8.
 const char *serf_member_tag(const struct serf_member_t *m, const char *key);
-
-// The library version as a NUL-terminated string ("major.minor.patch"). The pointer is static:
-// never free it. Thread-safe.
-const char *serf_version(void);
-
-// Releases a string the library handed over (`serf_stats_json`). NULL is a no-op.
-void serf_string_free(char *s);
-
-// The node's counters as a JSON object, owned by the caller (free with `serf_string_free`):
-// `{"members":3,"failed":0,"left":0,"health_score":0,"member_time":5,"event_time":2,
-// "query_time":1,"encrypted":false,"coordinate_resets":0,"event_queue":0,"dropped_events":0,
-// ...}` (keys may be added in later versions). Every value is a number or a boolean.
-//
-// The object also carries the counters behind HashiCorp's metrics, counted since the
-// node started whether or not anything collects metrics:
-// - serf's broadcast queues: `intent_queue`, `query_queue`, `event_broadcast_queue`;
-// - serf (`serf.*`): `member_joins`, `member_flaps`, `member_updates`, `member_failures`,
-//   `member_leaves`, `user_events`, `queries`, `query_acks`, `query_responses`,
-//   `query_duplicate_acks`, `query_duplicate_responses`, `msgs_sent`, `msg_bytes_sent`,
-//   `msgs_received`, `msg_bytes_received`, `coordinate_rejections`, `coordinate_zero_rtts`,
-//   `broadcasts_pruned` (dropped by the queue-depth limit), `events_too_old` and
-//   `queries_too_old` (arrived too late for the 512-entry rings, dropped unseen);
-// - memberlist (`memberlist.*`): `packets_received`, `bytes_received`, `packets_sent`,
-//   `bytes_sent`, `stream_bytes_sent`, `streams_accepted`, `push_pulls`,
-//   `push_pulls_initiated`, `merges_refused`, `malformed`, `rejected` (of those, refused for
-//   their label or encryption), `msg_alive`, `msg_suspect`,
-//   `msg_dead`, `probes`, `failed_probes`, `degraded_probes`, `degraded_timeouts`,
-//   `gossip_rounds`;
-// - the I/O thread: `tcp_accepts`, `streams_opened`, `send_errors`, `recv_errors`,
-//   `stream_failures`, `inbound_failures`.
-//
-// Errors: SERF_ERR_NULL, SERF_ERR_STOPPED.
-enum serf_status serf_stats_json(const struct serf_t *serf, char **out);
-
-// The network coordinate this node holds for `node` (a C string, borrowed; NULL for this node
-// itself), copied into `*out`. Errors: SERF_ERR_NULL (serf/out), SERF_ERR_UTF8,
-// SERF_ERR_NOT_FOUND (coordinates disabled, or none known for that node yet), SERF_ERR_STOPPED.
-enum serf_status serf_coordinate_get(const struct serf_t *serf,
-                                     const char *node,
-                                     struct serf_coordinate *out);
-
-// The estimated round-trip time between members `a` and `b` (C strings, borrowed) from their
-// coordinates, in seconds, into `*seconds`. Errors: SERF_ERR_NULL, SERF_ERR_UTF8,
-// SERF_ERR_NOT_FOUND (a coordinate is unknown here), SERF_ERR_STOPPED.
-enum serf_status serf_rtt(const struct serf_t *serf, const char *a, const char *b, double *seconds);
 
 // Creates and starts a node from `cfg` (borrowed: it may be freed or reused right after). Binds
 // the sockets, loads the keyring file and snapshot if set, and starts the node's protocol thread.
@@ -736,6 +702,35 @@ int32_t serf_query_fd(const struct serf_query_t *q);
 // Releases a query handle (later answers are discarded). NULL is a no-op.
 void serf_query_free(struct serf_query_t *q);
 
+// Releases a string the library handed over (`serf_stats_json`). NULL is a no-op.
+void serf_string_free(char *s);
+
+// The node's counters as a JSON object, owned by the caller (free with `serf_string_free`):
+// `{"members":3,"failed":0,"left":0,"health_score":0,"member_time":5,"event_time":2,
+// "query_time":1,"encrypted":false,"coordinate_resets":0,"event_queue":0,"dropped_events":0,
+// ...}` (keys may be added in later versions). Every value is a number or a boolean.
+//
+// The object also carries the counters behind HashiCorp's metrics, counted since the
+// node started whether or not anything collects metrics:
+// - serf's broadcast queues: `intent_queue`, `query_queue`, `event_broadcast_queue`;
+// - serf (`serf.*`): `member_joins`, `member_flaps`, `member_updates`, `member_failures`,
+//   `member_leaves`, `user_events`, `queries`, `query_acks`, `query_responses`,
+//   `query_duplicate_acks`, `query_duplicate_responses`, `msgs_sent`, `msg_bytes_sent`,
+//   `msgs_received`, `msg_bytes_received`, `coordinate_rejections`, `coordinate_zero_rtts`,
+//   `broadcasts_pruned` (dropped by the queue-depth limit), `events_too_old` and
+//   `queries_too_old` (arrived too late for the 512-entry rings, dropped unseen);
+// - memberlist (`memberlist.*`): `packets_received`, `bytes_received`, `packets_sent`,
+//   `bytes_sent`, `stream_bytes_sent`, `streams_accepted`, `push_pulls`,
+//   `push_pulls_initiated`, `merges_refused`, `malformed`, `rejected` (of those, refused for
+//   their label or encryption), `msg_alive`, `msg_suspect`,
+//   `msg_dead`, `probes`, `failed_probes`, `degraded_probes`, `degraded_timeouts`,
+//   `gossip_rounds`;
+// - the I/O thread: `tcp_accepts`, `streams_opened`, `send_errors`, `recv_errors`,
+//   `stream_failures`, `inbound_failures`.
+//
+// Errors: SERF_ERR_NULL, SERF_ERR_STOPPED.
+enum serf_status serf_stats_json(const struct serf_t *serf, char **out);
+
 // The message of the last failed `serf_*` call on this thread (empty if none failed yet), as a
 // NUL-terminated UTF-8 string. The pointer belongs to the library and stays valid until the next
 // failing `serf_*` call on this thread; copy it to keep it. Never NULL. Thread-safe (each thread
@@ -745,6 +740,10 @@ const char *serf_last_error_message(void);
 // A short static name for a status code ("SERF_OK", "SERF_ERR_NULL", ...); "unknown status"
 // for values outside the enum. Never free it. Thread-safe.
 const char *serf_status_name(int32_t status);
+
+// The library version as a NUL-terminated string ("major.minor.patch"). The pointer is static:
+// never free it. Thread-safe.
+const char *serf_version(void);
 
 #ifdef __cplusplus
 }  // extern "C"

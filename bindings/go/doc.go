@@ -22,7 +22,7 @@
 //
 // # Versions
 //
-// This is version 0.2.0 of the package, written against libserf 0.2: it refuses to build with
+// This is version 0.3.0 of the package, written against libserf 0.3: it refuses to build with
 // an older serf.h, and [Version] reports the library actually linked.
 //
 // # Conventions

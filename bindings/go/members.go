@@ -56,7 +56,7 @@ type Member struct {
 	DelegateCur uint8
 }
 
-// memberFromC copies a member borrowed from a list, an event or serf_local_member.
+// memberFromC copies a member borrowed from a list or an event.
 func memberFromC(m *C.serf_member_t) Member {
 	ip := net.ParseIP(C.GoString(C.serf_member_addr(m)))
 	if ip4 := ip.To4(); ip4 != nil {
@@ -127,11 +127,11 @@ func (s *Serf) memberCount() int {
 func (s *Serf) LocalMember() (Member, error) {
 	var out Member
 	err := s.do("local member", func(p *C.serf_t) C.enum_serf_status {
-		var m *C.serf_member_t
-		st := C.serf_local_member(p, &m)
+		var self *C.serf_members_t
+		st := C.serf_local_member(p, &self)
 		if st == C.SERF_OK {
-			out = memberFromC(m)
-			C.serf_member_free(m)
+			out = memberFromC(C.serf_members_get(self, 0))
+			C.serf_members_free(self)
 		}
 		return st
 	})

@@ -2,8 +2,8 @@ package serf
 
 // #include <serf.h>
 // #include <stdlib.h>
-// #if SERF_VERSION_MAJOR != 0 || SERF_VERSION_MINOR < 2
-// #error "this package needs libserf 0.2 or a later 0.x (serf.h is older)"
+// #if SERF_VERSION_MAJOR != 0 || SERF_VERSION_MINOR < 3
+// #error "this package needs libserf 0.3 or a later 0.x (serf.h is older)"
 // #endif
 import "C"
 
@@ -103,12 +103,12 @@ func newNode(ptr *C.serf_t) (*node, error) {
 		return nil, err
 	}
 	n.port = uint16(port)
-	var m *C.serf_member_t
-	if err := call("local member", func() C.enum_serf_status { return C.serf_local_member(ptr, &m) }); err != nil {
+	var self *C.serf_members_t
+	if err := call("local member", func() C.enum_serf_status { return C.serf_local_member(ptr, &self) }); err != nil {
 		return nil, err
 	}
-	n.name = C.GoString(C.serf_member_name(m))
-	C.serf_member_free(m)
+	n.name = C.GoString(C.serf_member_name(C.serf_members_get(self, 0)))
+	C.serf_members_free(self)
 	w, err := newFDWaiter(C.serf_event_fd(ptr), "serf-events")
 	if err != nil {
 		return nil, &Error{Status: ErrIO, Op: "create", Message: err.Error()}

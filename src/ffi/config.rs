@@ -10,9 +10,9 @@ use base64::Engine as _;
 
 use super::log::{serf_drop_callback, serf_log_callback, Logger, SERF_LOG_DEBUG};
 use super::status::{bytes_arg, guard, handle_mut, out_arg, serf_status, str_arg, Fail};
-use crate::api::{Options, DEFAULT_PORT};
-use serf_proto::memberlist::Profile;
-use serf_proto::serf::{KeyringFileError, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN};
+use crate::api::Profile;
+use crate::api::{KeyringFileError, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN};
+use crate::api::{Options, DEFAULT_PORT, MAX_COUNT, MAX_MS};
 
 /// HashiCorp's LAN timing (`memberlist.DefaultLANConfig`), the default.
 pub const SERF_PROFILE_LAN: u32 = 0;
@@ -21,7 +21,8 @@ pub const SERF_PROFILE_WAN: u32 = 1;
 /// Loopback timing (`DefaultLocalConfig`).
 pub const SERF_PROFILE_LOCAL: u32 = 2;
 
-/// Tuning knobs for `serf_config_set_tuning` (durations in milliseconds, the rest counts).
+/// Tuning knobs for `serf_config_set_tuning` (durations in milliseconds, the rest counts):
+/// the ids of `serf::api::Tuning`'s table, which a test holds this header against.
 pub const SERF_TUNE_PROBE_INTERVAL_MS: u32 = 1;
 pub const SERF_TUNE_PROBE_TIMEOUT_MS: u32 = 2;
 pub const SERF_TUNE_GOSSIP_INTERVAL_MS: u32 = 3;
@@ -45,11 +46,6 @@ pub const SERF_TUNE_LEAVE_PROPAGATE_DELAY_MS: u32 = 17;
 /// libserf's: more peers a gossip round reaches while a backlog fills its packets (default 9;
 /// 0 gossips exactly as Go does).
 pub const SERF_TUNE_GOSSIP_BACKLOG_NODES: u32 = 18;
-
-/// Largest value for count knobs and event queue capacity.
-const MAX_COUNT: u64 = 1 << 20;
-/// Longest duration knob: one year.
-const MAX_MS: u64 = 365 * 24 * 3600 * 1000;
 
 /// How to create a node. Opaque; create with `serf_config_new`, release with `serf_config_free`.
 /// A config is not thread-safe: do not use one config from two threads at once. It may be
@@ -202,57 +198,10 @@ pub extern "C" fn serf_config_set_tuning(
 ) -> serf_status {
     guard(|| {
         let cfg = config(cfg)?;
-        let t = &mut cfg.options.tuning;
-        let ms = || -> Result<Duration, Fail> {
-            if value > MAX_MS {
-                return Err(Fail::invalid(format!("{value} ms is longer than a year")));
-            }
-            Ok(Duration::from_millis(value))
-        };
-        let positive_ms = || -> Result<Duration, Fail> {
-            if value == 0 {
-                return Err(Fail::invalid("this duration must not be zero"));
-            }
-            ms()
-        };
-        let count = || -> Result<u64, Fail> {
-            if value == 0 || value > MAX_COUNT {
-                return Err(Fail::invalid(format!(
-                    "count {value} outside [1, {MAX_COUNT}]"
-                )));
-            }
-            Ok(value)
-        };
-        match knob {
-            SERF_TUNE_PROBE_INTERVAL_MS => t.probe_interval = Some(positive_ms()?),
-            SERF_TUNE_PROBE_TIMEOUT_MS => t.probe_timeout = Some(positive_ms()?),
-            SERF_TUNE_GOSSIP_INTERVAL_MS => t.gossip_interval = Some(positive_ms()?),
-            SERF_TUNE_GOSSIP_NODES => t.gossip_nodes = Some(count()? as usize),
-            SERF_TUNE_GOSSIP_TO_THE_DEAD_MS => t.gossip_to_the_dead_time = Some(ms()?),
-            SERF_TUNE_INDIRECT_CHECKS => t.indirect_checks = Some(count()? as usize),
-            SERF_TUNE_RETRANSMIT_MULT => t.retransmit_mult = Some(count()? as usize),
-            SERF_TUNE_SUSPICION_MULT => t.suspicion_mult = Some(count()? as u32),
-            SERF_TUNE_SUSPICION_MAX_TIMEOUT_MULT => {
-                t.suspicion_max_timeout_mult = Some(count()? as u32)
-            }
-            SERF_TUNE_PUSH_PULL_INTERVAL_MS => t.push_pull_interval = Some(ms()?),
-            SERF_TUNE_TCP_TIMEOUT_MS => t.tcp_timeout = Some(positive_ms()?),
-            SERF_TUNE_REAP_INTERVAL_MS => t.reap_interval = Some(positive_ms()?),
-            SERF_TUNE_RECONNECT_INTERVAL_MS => t.reconnect_interval = Some(positive_ms()?),
-            SERF_TUNE_RECONNECT_TIMEOUT_MS => t.reconnect_timeout = Some(ms()?),
-            SERF_TUNE_TOMBSTONE_TIMEOUT_MS => t.tombstone_timeout = Some(ms()?),
-            SERF_TUNE_BROADCAST_TIMEOUT_MS => t.broadcast_timeout = Some(ms()?),
-            SERF_TUNE_LEAVE_PROPAGATE_DELAY_MS => t.leave_propagate_delay = Some(ms()?),
-            SERF_TUNE_GOSSIP_BACKLOG_NODES => {
-                // Zero is meaningful here (Go's behaviour), so it is not a `count`.
-                if value >= MAX_COUNT {
-                    return Err(Fail::invalid(format!("{value} peers is too many")));
-                }
-                t.gossip_backlog_nodes = Some(value as usize)
-            }
-            other => return Err(Fail::invalid(format!("unknown tuning knob {other}"))),
-        }
-        Ok(())
+        cfg.options
+            .tuning
+            .set_raw(knob, value)
+            .map_err(|e| Fail::invalid(e.to_string()))
     })
 }
 
@@ -369,7 +318,7 @@ pub extern "C" fn serf_config_set_keyring_file(
 
 /// Reads a keyring file: a JSON array of base64 strings.
 pub(crate) fn read_keyring_file(path: &std::path::Path) -> Result<Vec<Vec<u8>>, Fail> {
-    serf_proto::serf::read_keyring_file(path).map_err(|e| match e {
+    crate::api::read_keyring_file(path).map_err(|e| match e {
         KeyringFileError::Read(io) => Fail::new(
             serf_status::SERF_ERR_IO,
             format!("cannot read {}: {io}", path.display()),

@@ -3,15 +3,15 @@
 
 use std::ffi::{c_char, c_void, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use super::dispatcher::Dispatcher;
 use super::log::{serf_drop_callback, Sink};
 use super::members::serf_member_t;
-use super::node::{on_node, serf_t, Dispatcher};
+use super::node::{on_node, serf_t};
 use super::status::{bytes_arg, guard_value, handle, out_arg, serf_status, to_cstring, Fail};
-use serf_proto::serf::{Event, MemberEventType};
+use crate::api::{Event, MemberEventType};
 
 pub const SERF_EVENT_NONE: u32 = 0;
 pub const SERF_EVENT_MEMBER_JOIN: u32 = 1;
@@ -337,28 +337,6 @@ pub type serf_event_callback =
 
 type EventFn = unsafe extern "C" fn(*mut c_void, *const serf_event_t);
 
-/// Stops and joins a dispatcher thread (only signals it when called from that thread).
-fn finish(old: Option<Dispatcher>) {
-    if let Some(mut d) = old {
-        d.stop.store(true, Ordering::Release);
-        if let Some(t) = d.thread.take() {
-            if t.thread().id() != std::thread::current().id() {
-                let _ = t.join();
-            }
-        }
-    }
-}
-
-/// Stops and joins a node's dispatcher thread, if any.
-pub(crate) fn stop_dispatcher(n: &serf_t) {
-    let old = n
-        .dispatcher
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .take();
-    finish(old);
-}
-
 /// Registers `call` to receive every event (push instead of polling), replacing any earlier
 /// callback; NULL `call` removes it. Threading: events are delivered one at a time, in order, on
 /// a dispatcher thread this node owns (not the protocol thread: a slow callback only fills the
@@ -383,7 +361,7 @@ pub extern "C" fn serf_set_event_callback(
         let mut slot = n.dispatcher.lock().unwrap_or_else(|p| p.into_inner());
         let old = slot.take();
         if let Some(o) = &old {
-            o.stop.store(true, Ordering::Release);
+            o.signal();
         }
         let started = match call {
             None => {
@@ -396,41 +374,36 @@ pub extern "C" fn serf_set_event_callback(
             Some(call) => spawn(n, Sink { call, drop, ctx }).map(|d| *slot = Some(d)),
         };
         std::mem::drop(slot);
-        finish(old);
+        if let Some(o) = old {
+            o.finish();
+        }
         started
     })
 }
 
 fn spawn(n: &serf_t, sink: Sink<EventFn>) -> Result<Dispatcher, Fail> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let (serf, flag) = (n.serf.clone(), stop.clone());
-    let thread = std::thread::Builder::new()
-        .name("serf-events".to_string())
-        .spawn(move || {
-            let sink = sink;
-            while !flag.load(Ordering::Acquire) {
-                match serf.next_event(Some(Duration::from_millis(50))) {
-                    Some(event) => {
-                        let e = serf_event_t::new(event);
-                        // A C callback cannot unwind; this only guards against Rust panics.
-                        let _ = catch_unwind(AssertUnwindSafe(|| {
-                            // SAFETY: registered for this context; the event outlives the call.
-                            unsafe { (sink.call)(sink.ctx, &e) }
-                        }));
-                    }
-                    None if serf.is_stopped() => break,
-                    None => {}
+    let serf = n.serf.clone();
+    Dispatcher::start(move |stop| {
+        let sink = sink;
+        while !stop.load(Ordering::Acquire) {
+            match serf.next_event(Some(Duration::from_millis(50))) {
+                Some(event) => {
+                    let e = serf_event_t::new(event);
+                    // A C callback cannot unwind; this only guards against Rust panics.
+                    let _ = catch_unwind(AssertUnwindSafe(|| {
+                        // SAFETY: registered for this context; the event outlives the call.
+                        unsafe { (sink.call)(sink.ctx, &e) }
+                    }));
                 }
+                None if serf.is_stopped() => break,
+                None => {}
             }
-        })
-        .map_err(|e| {
-            Fail::new(
-                serf_status::SERF_ERR_IO,
-                format!("cannot start the dispatcher thread: {e}"),
-            )
-        })?;
-    Ok(Dispatcher {
-        stop,
-        thread: Some(thread),
+        }
+    })
+    .map_err(|e| {
+        Fail::new(
+            serf_status::SERF_ERR_IO,
+            format!("cannot start the dispatcher thread: {e}"),
+        )
     })
 }

@@ -7,7 +7,7 @@ use base64::Engine as _;
 
 use super::node::{on_node, serf_t};
 use super::status::{guard_value, out_arg, serf_status, str_arg, to_cstring, Fail};
-use serf_proto::serf::{KeyAggregate, KeyOp};
+use crate::api::{KeyAggregate, KeyOp};
 
 /// Adds a key to every keyring (`serf keys -install`).
 pub const SERF_KEY_INSTALL: u32 = 1;

@@ -4,7 +4,7 @@ use std::ffi::{c_char, CString};
 
 use super::node::{on_node, serf_t};
 use super::status::{guard_value, out_arg, str_arg, to_cstring};
-use serf_proto::serf::{Member, MemberStatus};
+use crate::api::{Member, MemberStatus};
 
 pub const SERF_MEMBER_NONE: u32 = 0;
 pub const SERF_MEMBER_ALIVE: u32 = 1;
@@ -13,10 +13,10 @@ pub const SERF_MEMBER_LEAVING: u32 = 2;
 pub const SERF_MEMBER_LEFT: u32 = 3;
 pub const SERF_MEMBER_FAILED: u32 = 4;
 
-/// One member: an immutable snapshot taken when the list, event or local member was fetched.
-/// Opaque. Borrowed from its list or event (valid until that is freed) except when returned by
-/// `serf_local_member`, which gives an owned one for `serf_member_free`. Read-only, so usable
-/// from several threads at once.
+/// One member: an immutable snapshot taken when its list or event was fetched. Opaque and
+/// always borrowed: every `serf_member_t *` the library hands out belongs to a
+/// `serf_members_t` or a `serf_event_t` and is valid until that owner is freed; there is no
+/// call that frees a member. Read-only, so usable from several threads at once.
 pub struct serf_member_t {
     name: CString,
     addr: CString,
@@ -56,7 +56,8 @@ impl serf_member_t {
     }
 }
 
-/// A snapshot of the member list. Opaque; from `serf_members`, released with `serf_members_free`.
+/// A snapshot of members, owning each `serf_member_t` it lends. Opaque; from `serf_members` or
+/// `serf_local_member`, released with `serf_members_free`.
 /// Read-only, so usable from several threads at once.
 pub struct serf_members_t {
     members: Vec<serf_member_t>,
@@ -81,18 +82,19 @@ pub extern "C" fn serf_members(
     })
 }
 
-/// This node as a member, owned by the caller: free it with `serf_member_free`.
-/// Errors: SERF_ERR_NULL, SERF_ERR_STOPPED (after `serf_shutdown`).
+/// This node as a member: a list holding just this node (`serf_members_get(list, 0)`), owned
+/// by the caller like any list: free it with `serf_members_free`. Errors: SERF_ERR_NULL,
+/// SERF_ERR_STOPPED (after `serf_shutdown`).
 #[no_mangle]
 pub extern "C" fn serf_local_member(
     serf: *const serf_t,
-    out: *mut *mut serf_member_t,
+    out: *mut *mut serf_members_t,
 ) -> super::status::serf_status {
     on_node(serf, "serf_local_member", |n| {
         out_arg(out, "out")?;
-        let m = serf_member_t::new(&n.serf.local_member()?);
+        let members = vec![serf_member_t::new(&n.serf.local_member()?)];
         // SAFETY: checked non-NULL.
-        unsafe { *out = Box::into_raw(Box::new(m)) };
+        unsafe { *out = Box::into_raw(Box::new(serf_members_t { members })) };
         Ok(())
     })
 }
@@ -104,18 +106,6 @@ pub extern "C" fn serf_members_free(list: *mut serf_members_t) {
         if !list.is_null() {
             // SAFETY: from serf_members, freed once.
             drop(unsafe { Box::from_raw(list) });
-        }
-    })
-}
-
-/// Releases a member from `serf_local_member`. NULL is a no-op. Never pass a member borrowed
-/// from a list or an event.
-#[no_mangle]
-pub extern "C" fn serf_member_free(member: *mut serf_member_t) {
-    guard_value((), || {
-        if !member.is_null() {
-            // SAFETY: from serf_local_member, freed once.
-            drop(unsafe { Box::from_raw(member) });
         }
     })
 }

@@ -3,9 +3,9 @@
 use std::ffi::c_char;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
 use super::config::{read_keyring_file, serf_config_t};
+use super::dispatcher::Dispatcher;
 use super::log::{Logger, SERF_LOG_DEBUG, SERF_LOG_INFO, SERF_LOG_WARN};
 use super::status::{bytes_arg, guard, handle, out_arg, serf_status, str_arg, Fail};
 use crate::api::Serf;
@@ -20,12 +20,6 @@ pub struct serf_t {
     pub(crate) dropped_seen: AtomicU64,
     /// Set once `serf_leave` succeeded: calls that would gossip something new are refused.
     pub(crate) left: AtomicBool,
-}
-
-/// The thread delivering events to a registered callback.
-pub(crate) struct Dispatcher {
-    pub stop: Arc<std::sync::atomic::AtomicBool>,
-    pub thread: Option<JoinHandle<()>>,
 }
 
 impl serf_t {
@@ -231,7 +225,7 @@ pub extern "C" fn serf_free(serf: *mut serf_t) {
         // SAFETY: created by serf_create and, per the contract, freed once with nothing in flight.
         let node = unsafe { Box::from_raw(serf) };
         let _ = node.serf.close();
-        super::events::stop_dispatcher(&node);
+        super::dispatcher::stop(&node.dispatcher);
         node.logger.log(SERF_LOG_DEBUG, || {
             format!("node {} released", node.serf.name())
         });

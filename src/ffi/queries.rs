@@ -8,7 +8,7 @@ use super::status::{
     bytes_arg, guard, guard_value, handle_mut, out_arg, serf_status, str_arg, to_cstring, Fail,
 };
 use crate::api::QueryResponse;
-use serf_proto::serf::{QueryParams, QueryUpdate};
+use crate::api::{QueryParams, QueryUpdate};
 
 /// `serf_query_update.kind`: a node acknowledged receipt (only with request_ack).
 pub const SERF_QUERY_ACK: u32 = 1;

@@ -232,7 +232,7 @@ static void test_null_everywhere(void) {
     serf_t *s = NULL;
     serf_event_t *e = NULL;
     serf_members_t *ml = NULL;
-    serf_member_t *m = NULL;
+    serf_members_t *m = NULL;
     serf_query_t *q = NULL;
     serf_query_params_t *qp = NULL;
     serf_key_result_t *kr = NULL;
@@ -304,7 +304,6 @@ static void test_null_everywhere(void) {
     serf_string_free(NULL);
 
     serf_members_free(NULL);
-    serf_member_free(NULL);
     CHECK(serf_members_count(NULL) == 0);
     CHECK(serf_members_get(NULL, 0) == NULL);
     CHECK(serf_member_name(NULL) == NULL);
@@ -390,7 +389,8 @@ static void test_create_errors(void) {
 
 static void test_single_node(void) {
     serf_t *s = start("solo");
-    serf_member_t *me = NULL;
+    serf_members_t *mine = NULL;
+    const serf_member_t *me = NULL;
     serf_members_t *list = NULL;
     serf_event_t *e = NULL;
     char *json = NULL;
@@ -406,7 +406,9 @@ static void test_single_node(void) {
     if (s == NULL) return;
     CHECK(port_of(s) != 0);
 
-    CHECK_OK(serf_local_member(s, &me));
+    CHECK_OK(serf_local_member(s, &mine));
+    CHECK(serf_members_count(mine) == 1);
+    me = serf_members_get(mine, 0);
     CHECK(strcmp(serf_member_name(me), "solo") == 0);
     CHECK(strcmp(serf_member_addr(me), "127.0.0.1") == 0);
     CHECK(serf_member_port(me) == port_of(s));
@@ -415,7 +417,7 @@ static void test_single_node(void) {
     CHECK(vers[2] == 2 && vers[5] == 4);
     CHECK(!serf_member_versions(me, NULL));
     CHECK(serf_member_tag_count(me) == 0);
-    serf_member_free(me);
+    serf_members_free(mine);
 
     CHECK_OK(serf_set_tag(s, "role", "db"));
     CHECK_OK(serf_set_tag(s, "dc", "east"));
@@ -639,21 +641,21 @@ static void test_free_order(void) {
     /* Handles obtained from a node outlive it, as documented. */
     serf_t *s = start("orphan");
     serf_members_t *list = NULL;
-    serf_member_t *me = NULL;
+    serf_members_t *mine = NULL;
     serf_event_t *e = NULL;
     serf_query_t *q = NULL;
     serf_query_update u;
     CHECK(s != NULL);
     if (!s) return;
     CHECK_OK(serf_members(s, &list));
-    CHECK_OK(serf_local_member(s, &me));
+    CHECK_OK(serf_local_member(s, &mine));
     CHECK_OK(serf_send_event(s, "x", NULL, 0, false));
     e = wait_user_event(s, "x", 3000);
     CHECK(e != NULL);
     CHECK_OK(serf_query(s, "q", NULL, 0, NULL, &q));
     serf_free(s);
     CHECK(strcmp(serf_member_name(serf_members_get(list, 0)), "orphan") == 0);
-    CHECK(strcmp(serf_member_name(me), "orphan") == 0);
+    CHECK(strcmp(serf_member_name(serf_members_get(mine, 0)), "orphan") == 0);
     CHECK(strcmp(serf_event_name(e), "x") == 0);
     {
         int i, done = 0;
@@ -662,7 +664,7 @@ static void test_free_order(void) {
         CHECK(done);
     }
     serf_members_free(list);
-    serf_member_free(me);
+    serf_members_free(mine);
     serf_event_free(e);
     serf_query_free(q);
 }

@@ -37,7 +37,7 @@ from .types import (
     UserEvent,
 )
 
-__version__ = "0.2.0"  # the library's version (tests/test_ffi_header.py checks it)
+__version__ = "0.3.0"  # the library's version (tests/test_ffi_header.py checks it)
 
 __all__ = [
     "LIBRARY_PATH", "LIBRARY_VERSION", "LibraryNotFoundError",

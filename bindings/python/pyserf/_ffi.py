@@ -205,7 +205,6 @@ _SIGNATURES: dict[str, tuple[Any, List[Any]]] = {
     "serf_members": (S, [P, PP]),
     "serf_local_member": (S, [P, PP]),
     "serf_members_free": (None, [P]),
-    "serf_member_free": (None, [P]),
     "serf_members_count": (c_size_t, [P]),
     "serf_members_get": (P, [P, c_size_t]),
     "serf_member_name": (c_char_p, [P]),

@@ -507,12 +507,12 @@ class Serf(Handle):
 
     def local_member(self) -> Member:
         """This node as a :class:`Member`."""
-        out = c_void_p()
-        check(lib.serf_local_member(self._require(), byref(out)), "local member")
+        mine = c_void_p()
+        check(lib.serf_local_member(self._require(), byref(mine)), "local member")
         try:
-            return _member_from_ptr(out.value)  # type: ignore[arg-type]
+            return _member_from_ptr(lib.serf_members_get(mine, 0))
         finally:
-            lib.serf_member_free(out.value)
+            lib.serf_members_free(mine)
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
         """Set (or replace) these tags, one at a time, and gossip the change. Raises
