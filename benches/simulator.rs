@@ -18,8 +18,11 @@
 //! before the nodes are handed to the simulator. Every node runs the LAN profile unchanged except
 //! for compression, which is off (it only costs CPU in a simulator).
 
+#[path = "../tests/common/sim.rs"]
+mod sim;
+
 use std::fmt::Write as _;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -48,10 +51,7 @@ const EVENT_STEP: Duration = Duration::from_millis(50);
 const FAIL_STEP: Duration = Duration::from_millis(100);
 
 fn addr(i: usize) -> SocketAddr {
-    SocketAddr::new(
-        IpAddr::V4(Ipv4Addr::new(127, 2, (i / 250) as u8, (i % 250 + 1) as u8)),
-        7946,
-    )
+    sim::node_addr(2, i)
 }
 
 fn name(i: usize) -> String {
@@ -428,10 +428,7 @@ fn main() {
     }
     // `cargo bench` passes `--bench`; ignore arguments (no filtering).
     let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
-    let seed: u64 = std::env::var("SIM_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(9);
+    let seed = sim::seed(9);
     let out_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
     std::fs::create_dir_all(&out_dir).expect("target/bench");
     let started = Instant::now();

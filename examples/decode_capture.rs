@@ -12,10 +12,10 @@ use std::path::PathBuf;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-use serf_proto::wire::memberlist::keyring::Keyring;
-use serf_proto::wire::memberlist::stream::{self, StreamMessage};
-use serf_proto::wire::memberlist::{packet, Message, WireOptions};
-use serf_proto::wire::serf as sm;
+use serf::api::wire::memberlist::keyring::Keyring;
+use serf::api::wire::memberlist::stream::{self, StreamMessage};
+use serf::api::wire::memberlist::{packet, Message, WireOptions};
+use serf::api::wire::serf as sm;
 
 fn main() {
     let mut args = std::env::args().skip(1);

@@ -17,9 +17,9 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::{json, Value};
+use serf::api::Profile;
+use serf::api::{Event, KeyOp, Member, QueryParams, QueryUpdate, Tags};
 use serf::{Options, Serf};
-use serf_proto::memberlist::Profile;
-use serf_proto::serf::{Event, KeyOp, Member, QueryParams, QueryUpdate, Tags};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serf::runtime::{bind, Runtime, RuntimeError, RuntimeHandle};
 use serf_proto::memberlist::machine::{Machine, MemberlistNode, StreamStatus};
 use serf_proto::memberlist::{Config, Delegate, Memberlist, OutboundStream, Profile, Transmit};
+use serf_proto::telemetry::Reading;
 use serf_proto::wire::memberlist::NodeState;
 
 /// Remembers how joins ended.
@@ -383,6 +384,8 @@ impl Machine for StreamRecorder {
     fn poll_timeout(&self) -> Option<Instant> {
         None
     }
+    /// A recorder has no counters of its own.
+    fn read_telemetry(&mut self, _: &mut dyn FnMut(Reading)) {}
 }
 
 #[test]

@@ -1,7 +1,10 @@
 //! memberlist in the deterministic simulator: convergence, failure detection, loss, Lifeguard.
 //! Every scenario prints its seed on failure; `SIM_SEED=<n>` replays it.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+#[path = "common/sim.rs"]
+mod sim;
+
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serf_proto::memberlist::machine::MemberlistNode;
@@ -32,18 +35,8 @@ impl Delegate for Recorder {
 
 type World = Sim<MemberlistNode<Recorder>>;
 
-fn seed(default: u64) -> u64 {
-    std::env::var("SIM_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
 fn addr(i: usize) -> SocketAddr {
-    SocketAddr::new(
-        IpAddr::V4(Ipv4Addr::new(127, 1, (i / 250) as u8, (i % 250 + 1) as u8)),
-        7946,
-    )
+    sim::node_addr(1, i)
 }
 
 fn name(i: usize) -> String {
@@ -96,7 +89,7 @@ fn false_failures(world: &World) -> usize {
 
 #[test]
 fn five_nodes_converge_and_see_a_graceful_leave() {
-    let s = seed(1);
+    let s = sim::seed(1);
     let mut world = cluster(5, s, Profile::Lan);
     assert!(
         world.run_until_cond(Duration::from_secs(10), |w| converged(w, 5)),
@@ -130,7 +123,7 @@ fn five_nodes_converge_and_see_a_graceful_leave() {
 
 #[test]
 fn five_hundred_nodes_converge_through_one_seed() {
-    let s = seed(2);
+    let s = sim::seed(2);
     let n = 500;
     let mut world = cluster(n, s, Profile::Lan);
     let ok = world.run_until_cond(Duration::from_secs(120), |w| converged(w, n));
@@ -148,7 +141,7 @@ fn five_hundred_nodes_converge_through_one_seed() {
 
 #[test]
 fn a_killed_node_is_marked_failed_by_everyone_within_the_bound() {
-    let s = seed(3);
+    let s = sim::seed(3);
     let n = 50;
     let mut world = cluster(n, s, Profile::Lan);
     assert!(
@@ -203,7 +196,7 @@ fn a_killed_node_is_marked_failed_by_everyone_within_the_bound() {
 
 #[test]
 fn ten_percent_loss_for_ten_minutes_gives_no_false_failures() {
-    let s = seed(4);
+    let s = sim::seed(4);
     let n = 30;
     let mut world = cluster(n, s, Profile::Lan);
     assert!(
@@ -226,7 +219,7 @@ fn ten_percent_loss_for_ten_minutes_gives_no_false_failures() {
 
 #[test]
 fn a_starved_node_does_not_get_healthy_nodes_declared_failed() {
-    let s = seed(5);
+    let s = sim::seed(5);
     let n = 10;
     let mut world = cluster(n, s, Profile::Lan);
     assert!(

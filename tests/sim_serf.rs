@@ -1,7 +1,10 @@
 //! serf membership in the deterministic simulator: intents, statuses, leave, failure, partitions.
 //! Every scenario prints its seed on failure; `SIM_SEED=<n>` replays it.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+#[path = "common/sim.rs"]
+mod sim;
+
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serf_proto::memberlist::Profile;
@@ -13,18 +16,8 @@ use serf_proto::wire::memberlist::keyring::Keyring;
 
 type World = Sim<Serf>;
 
-fn seed(default: u64) -> u64 {
-    std::env::var("SIM_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
 fn addr(i: usize) -> SocketAddr {
-    SocketAddr::new(
-        IpAddr::V4(Ipv4Addr::new(127, 2, (i / 250) as u8, (i % 250 + 1) as u8)),
-        7946,
-    )
+    sim::node_addr(2, i)
 }
 
 fn name(i: usize) -> String {
@@ -75,7 +68,7 @@ fn all_alive(world: &World, n: usize) -> bool {
 
 #[test]
 fn members_join_with_tags_and_the_join_completes() {
-    let s = seed(11);
+    let s = sim::seed(11);
     let mut world = cluster(8, s);
     assert!(
         world.run_until_cond(Duration::from_secs(20), |w| all_alive(w, 8)),
@@ -99,7 +92,7 @@ fn members_join_with_tags_and_the_join_completes() {
 
 #[test]
 fn graceful_leave_shows_left_and_kill_shows_failed() {
-    let s = seed(12);
+    let s = sim::seed(12);
     let mut world = cluster(6, s);
     assert!(
         world.run_until_cond(Duration::from_secs(20), |w| all_alive(w, 6)),
@@ -156,7 +149,7 @@ fn known_nowhere(world: &World, of: usize) -> bool {
 
 #[test]
 fn departed_members_are_reaped_on_time_and_a_returning_one_is_reconnected() {
-    let s = seed(19);
+    let s = sim::seed(19);
     let n = 6;
     let mut world = cluster_of(n, s, serf_with_short_timeouts);
     assert!(
@@ -237,7 +230,7 @@ fn departed_members_are_reaped_on_time_and_a_returning_one_is_reconnected() {
 
 #[test]
 fn force_leave_turns_a_failed_member_left_and_prune_reaps_it() {
-    let s = seed(13);
+    let s = sim::seed(13);
     let mut world = cluster(5, s);
     assert!(
         world.run_until_cond(Duration::from_secs(20), |w| all_alive(w, 5)),
@@ -277,7 +270,7 @@ fn force_leave_turns_a_failed_member_left_and_prune_reaps_it() {
 
 #[test]
 fn a_sixty_second_partition_heals_into_one_cluster() {
-    let s = seed(14);
+    let s = sim::seed(14);
     let n = 10;
     let mut world = cluster(n, s);
     assert!(
@@ -306,7 +299,7 @@ fn a_sixty_second_partition_heals_into_one_cluster() {
 
 #[test]
 fn a_user_event_reaches_every_node_exactly_once() {
-    let s = seed(15);
+    let s = sim::seed(15);
     let n = 20;
     let mut world = cluster(n, s);
     assert!(
@@ -364,7 +357,7 @@ fn query_updates(world: &mut World, i: usize) -> Vec<QueryUpdate> {
 
 #[test]
 fn thousand_nodes_event_once_and_tag_filtered_query() {
-    let s = seed(16);
+    let s = sim::seed(16);
     let n: usize = std::env::var("SIM_NODES")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -452,7 +445,7 @@ fn thousand_nodes_event_once_and_tag_filtered_query() {
 
 #[test]
 fn key_rotation_loses_no_member() {
-    let s = seed(17);
+    let s = sim::seed(17);
     let n = 30;
     let key1 = vec![1u8; 16];
     let key2 = vec![2u8; 32];
@@ -525,7 +518,7 @@ fn key_rotation_loses_no_member() {
 
 #[test]
 fn a_restarted_node_rejoins_from_its_snapshot_without_replaying_events() {
-    let s = seed(18);
+    let s = sim::seed(18);
     let n = 6;
     let mut world = World::new(s, Instant::now());
     let snapshot_config = |i: usize, replay: snapshot::Replay| {
@@ -600,7 +593,7 @@ fn a_restarted_node_rejoins_from_its_snapshot_without_replaying_events() {
 
 #[test]
 fn two_nodes_with_one_name_end_with_one_shut_down() {
-    let s = seed(19);
+    let s = sim::seed(19);
     let n = 7;
     let mut world = cluster(n, s);
     assert!(
@@ -639,7 +632,7 @@ fn two_nodes_with_one_name_end_with_one_shut_down() {
 
 #[test]
 fn vivaldi_estimates_approach_the_simulated_round_trip() {
-    let s = seed(20);
+    let s = sim::seed(20);
     let n = 10;
     let mut world = cluster(n, s);
     world.network.latency = Duration::from_millis(5);

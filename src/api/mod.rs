@@ -5,6 +5,7 @@
 //! in a bounded queue with a pollable file descriptor. This is the surface the C ABI wraps.
 
 mod event_queue;
+mod tuning;
 
 use std::collections::HashMap;
 use std::io;
@@ -16,6 +17,7 @@ use crossbeam_channel::{bounded, Sender};
 use thiserror::Error;
 
 pub use event_queue::{event_queue, unbounded_queue, EventReceiver, EventSender};
+pub use tuning::{Tuning, TuningError, KNOBS, MAX_COUNT, MAX_MS};
 
 // The door: what the faces (the C ABI, the agent, examples) take from the protocol crate. They
 // import these from here, never from `serf_proto` itself, so this list is the whole surface.
@@ -29,11 +31,12 @@ pub use serf_proto::serf::{
 /// HashiCorp's byte formats: the agent speaks the RPC protocol (`wire::rpc`) in go-msgpack.
 pub use serf_proto::wire;
 
-use crate::runtime::snapshot::{self, SnapshotWriter, WriterOptions};
+use crate::runtime::snapshotter::{self, SnapshotWriter, WriterOptions};
 use crate::runtime::{self, Runtime, RuntimeError, RuntimeHandle};
 use serf_proto::memberlist::machine::{Machine, StreamStatus};
 use serf_proto::memberlist::{OutboundStream, Transmit};
 use serf_proto::serf as core;
+use serf_proto::telemetry::Reading;
 use serf_proto::wire::memberlist::keyring::{KeyError, Keyring};
 use serf_proto::wire::serf::Coordinate;
 
@@ -132,68 +135,6 @@ impl Default for SizeLimits {
             query: 1024,
             query_response: 1024,
         }
-    }
-}
-
-/// Individual knobs that override the profile (`None` keeps the profile's value). The names
-/// are those of HashiCorp's `memberlist.Config` and `serf.Config`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Tuning {
-    pub probe_interval: Option<Duration>,
-    pub probe_timeout: Option<Duration>,
-    pub gossip_interval: Option<Duration>,
-    pub gossip_nodes: Option<usize>,
-    /// libserf's: more peers a round may reach while a backlog fills its packets (0: as Go).
-    pub gossip_backlog_nodes: Option<usize>,
-    pub gossip_to_the_dead_time: Option<Duration>,
-    pub indirect_checks: Option<usize>,
-    pub retransmit_mult: Option<usize>,
-    pub suspicion_mult: Option<u32>,
-    pub suspicion_max_timeout_mult: Option<u32>,
-    /// Zero disables periodic push/pull.
-    pub push_pull_interval: Option<Duration>,
-    pub tcp_timeout: Option<Duration>,
-    pub reap_interval: Option<Duration>,
-    pub reconnect_interval: Option<Duration>,
-    /// Failed members are reaped after this.
-    pub reconnect_timeout: Option<Duration>,
-    /// Left members are reaped after this.
-    pub tombstone_timeout: Option<Duration>,
-    pub broadcast_timeout: Option<Duration>,
-    pub leave_propagate_delay: Option<Duration>,
-}
-
-impl Tuning {
-    fn apply(&self, c: &mut core::Config) {
-        let m = &mut c.memberlist;
-        macro_rules! set {
-            ($target:expr, $value:expr) => {
-                if let Some(v) = $value {
-                    $target = v;
-                }
-            };
-        }
-        set!(m.probe_interval, self.probe_interval);
-        set!(m.probe_timeout, self.probe_timeout);
-        set!(m.gossip_interval, self.gossip_interval);
-        set!(m.gossip_nodes, self.gossip_nodes);
-        set!(m.gossip_backlog_nodes, self.gossip_backlog_nodes);
-        set!(m.gossip_to_the_dead_time, self.gossip_to_the_dead_time);
-        set!(m.indirect_checks, self.indirect_checks);
-        set!(m.retransmit_mult, self.retransmit_mult);
-        set!(m.suspicion_mult, self.suspicion_mult);
-        set!(
-            m.suspicion_max_timeout_mult,
-            self.suspicion_max_timeout_mult
-        );
-        set!(m.push_pull_interval, self.push_pull_interval);
-        set!(m.tcp_timeout, self.tcp_timeout);
-        set!(c.reap_interval, self.reap_interval);
-        set!(c.reconnect_interval, self.reconnect_interval);
-        set!(c.reconnect_timeout, self.reconnect_timeout);
-        set!(c.tombstone_timeout, self.tombstone_timeout);
-        set!(c.broadcast_timeout, self.broadcast_timeout);
-        set!(c.leave_propagate_delay, self.leave_propagate_delay);
     }
 }
 
@@ -349,6 +290,10 @@ impl Machine for Node {
     fn gossip_rounds(&self) -> u64 {
         self.serf.gossip_rounds()
     }
+
+    fn read_telemetry(&mut self, out: &mut dyn FnMut(Reading)) {
+        self.serf.read_telemetry(out);
+    }
 }
 
 /// A running serf node. Every method may be called from any thread.
@@ -396,7 +341,7 @@ impl Serf {
         }
         let snapshot = match &options.snapshot_path {
             Some(path) => {
-                let replay = snapshot::replay(path, options.rejoin_after_leave)?;
+                let replay = snapshotter::replay(path, options.rejoin_after_leave)?;
                 let writer = SnapshotWriter::open_with(
                     path,
                     &replay,

@@ -13,11 +13,20 @@ use mio::net::{TcpListener, UdpSocket};
 use mio::{Events, Interest, Poll, Token};
 
 use super::conn::{Conn, Inbound, Outbound, ReadCtx, Step};
-use super::handle::{Command, Runtime};
 use super::metrics_export::MetricsExporter;
+use super::settings::Runtime;
 use super::stats::{bump, Counters};
 use serf_proto::memberlist::machine::Machine;
 use serf_proto::memberlist::OutboundStream;
+
+/// An API call to run on the protocol thread with the machine and the current time.
+pub(crate) type Job<M> = Box<dyn FnOnce(&mut M, Instant) + Send>;
+
+/// What a [`RuntimeHandle`] sends to the protocol thread.
+pub(crate) enum Command<M> {
+    Run(Job<M>),
+    Stop,
+}
 
 pub(crate) const UDP: Token = Token(0);
 pub(crate) const LISTENER: Token = Token(1);

@@ -9,25 +9,17 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle, ThreadId};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crossbeam_channel::{bounded, unbounded, Sender};
 use mio::net::{TcpListener, UdpSocket};
 use mio::{Interest, Poll, Waker};
 
-use super::event_loop::{EventLoop, LISTENER, UDP, WAKER};
+use super::event_loop::{Command, EventLoop, Job, LISTENER, UDP, WAKER};
+use super::settings::Runtime;
 use super::sockets::Sockets;
 use super::stats::{Counters, RuntimeStats};
 use serf_proto::memberlist::machine::Machine;
-
-/// An API call to run on the protocol thread with the machine and the current time.
-pub(crate) type Job<M> = Box<dyn FnOnce(&mut M, Instant) + Send>;
-
-/// What a [`RuntimeHandle`] sends to the protocol thread.
-pub(crate) enum Command<M> {
-    Run(Job<M>),
-    Stop,
-}
 
 /// Why a call into the runtime could not be served.
 #[derive(Debug, thiserror::Error)]
@@ -47,30 +39,6 @@ pub enum RuntimeError {
     /// The command was queued but the loop could not be woken to run it.
     #[error("could not wake the runtime: {0}")]
     Wake(#[source] io::Error),
-}
-
-/// Runtime settings; [`Runtime::spawn`] uses the defaults.
-#[derive(Debug, Clone)]
-pub struct Runtime {
-    /// How long an accepted connection may take to deliver its request and take its reply;
-    /// memberlist's peers finish in well under its 10 s TCP timeout.
-    pub inbound_timeout: Duration,
-    /// Largest request or reply read from one connection (Go's `maxPushStateBytes`, 20 MiB).
-    pub max_stream_bytes: usize,
-    /// Most accepted connections open at once; more are closed as soon as they are accepted.
-    /// Each may buffer up to `max_stream_bytes`, so this bounds memory; Go caps concurrent
-    /// push/pulls at the same number (`maxPushPullRequests`).
-    pub max_inbound_streams: usize,
-}
-
-impl Default for Runtime {
-    fn default() -> Runtime {
-        Runtime {
-            inbound_timeout: Duration::from_secs(10),
-            max_stream_bytes: 20 * 1024 * 1024,
-            max_inbound_streams: 128,
-        }
-    }
 }
 
 impl Runtime {

@@ -12,11 +12,13 @@ mod conn;
 mod event_loop;
 mod handle;
 mod metrics_export;
-pub mod snapshot;
+mod settings;
+pub mod snapshotter;
 mod sockets;
 mod stats;
 
-pub use handle::{Runtime, RuntimeError, RuntimeHandle};
+pub use handle::{RuntimeError, RuntimeHandle};
 pub use metrics_export::MetricsExporter;
+pub use settings::Runtime;
 pub use sockets::{bind, Sockets};
 pub use stats::RuntimeStats;

@@ -34,7 +34,7 @@ impl Release {
             Release::Legacy => (&LEGACY, "serf-0.9"),
         };
         cell.get_or_init(|| {
-            let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+            let root = repo_root();
             let bin = root.join("target/reference").join(file);
             if !bin.exists() {
                 BUILT.get_or_init(|| build_references(root));
@@ -47,6 +47,14 @@ impl Release {
             bin
         })
     }
+}
+
+/// The repository's top folder, whichever crate's tests include this file.
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .find(|dir| dir.join("Cargo.lock").exists())
+        .expect("the workspace root holds Cargo.lock")
 }
 
 /// Runs `make reference` (the one recipe for the reference agents) once per test binary.

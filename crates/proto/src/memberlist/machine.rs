@@ -39,8 +39,9 @@ pub trait Machine {
         0
     }
     /// Hands the core's counters and samples to `out` (see [`crate::telemetry`]); a runtime
-    /// exporting metrics calls it after each turn of its loop. Reports nothing by default.
-    fn read_telemetry(&mut self, _out: &mut dyn FnMut(Reading)) {}
+    /// exporting metrics calls it after each turn of its loop. No default: a wrapper that
+    /// forgot to pass it on would silently export nothing.
+    fn read_telemetry(&mut self, out: &mut dyn FnMut(Reading));
 }
 
 /// Plain memberlist with a delegate: the simplest [`Machine`].

@@ -14,7 +14,7 @@
 //! | `coordinate: …`, `#…`, anything else, bad numbers | ignored (counted) |
 //!
 //! This module only builds, prints and parses records; storing them is the runtime's job
-//! ([`crate::runtime::snapshot`]).
+//! ([`crate::runtime::snapshotter`]).
 //!
 //! What the caller records (as Go's snapshotter does with the events it sees, before the
 //! internal-query interceptor and the coalescers):
@@ -25,9 +25,9 @@
 //!   [`ClockRecorder::member_clock`]; each user event: [`ClockRecorder::user_event`]; each query,
 //!   internal ones included: [`ClockRecorder::query`]. Record whatever they return.
 //! * A graceful leave: [`Record::Leave`], made durable before broadcasting the leave intent
-//!   ([`SnapshotWriter::leave`](crate::runtime::snapshot::SnapshotWriter::leave)).
+//!   ([`SnapshotWriter::leave`](crate::runtime::snapshotter::SnapshotWriter::leave)).
 //!
-//! On start: replay the log ([`parse`]; [`crate::runtime::snapshot::replay`] for a file), then
+//! On start: replay the log ([`parse`]; [`crate::runtime::snapshotter::replay`] for a file), then
 //! witness the three clocks, set the event and query minimum times to the replayed value + 1,
 //! start a [`ClockRecorder`] with [`ClockRecorder::from_replay`], and try to rejoin the replayed
 //! alive members (skipping ourselves).

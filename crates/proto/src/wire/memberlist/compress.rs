@@ -1,7 +1,7 @@
 //! The compression wrapper (type 9): `09 | compress{Algo: 0, Buf: lzw(message)}`.
 
+use super::bodies::Compress;
 use super::lzw;
-use super::messages::Compress;
 use super::MessageType;
 use crate::wire::error::{DecodeError, DecodeResult, ErrorKind};
 use crate::wire::msgpack::{self, Bytes, Decoder, Dialect, Field};

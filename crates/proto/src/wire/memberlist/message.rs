@@ -1,6 +1,6 @@
 //! The memberlist message-type byte and the messages that carry a body of their own.
 
-use super::messages::{Ack, Alive, Dead, ErrResp, IndirectPing, Nack, Ping, Suspect};
+use super::bodies::{Ack, Alive, Dead, ErrResp, IndirectPing, Nack, Ping, Suspect};
 use crate::wire::error::{DecodeError, DecodeResult, ErrorKind};
 use crate::wire::msgpack::{self, Decoder, Dialect, Field};
 

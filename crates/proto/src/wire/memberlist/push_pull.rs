@@ -1,7 +1,7 @@
 //! Push/pull state exchange (type 6, streams only):
 //! `06 | pushPullHeader | Nodes × pushNodeState | UserStateLen raw bytes`.
 
-use super::messages::{PushNodeState, PushPullHeader};
+use super::bodies::{PushNodeState, PushPullHeader};
 use super::MessageType;
 use crate::wire::error::{DecodeError, DecodeResult, ErrorKind};
 use crate::wire::msgpack::{Decoder, Dialect, Encoder, Field};

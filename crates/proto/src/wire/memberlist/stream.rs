@@ -5,8 +5,8 @@
 //! header (only the dialer writes it). Plaintext streams carry no length: msgpack values delimit
 //! themselves, so reading one means parsing it.
 
+use super::bodies::{Ack, ErrResp, Ping, UserMsgHeader};
 use super::keyring::NONCE_LEN;
-use super::messages::{Ack, ErrResp, Ping, UserMsgHeader};
 use super::options::WireOptions;
 use super::push_pull::PushPull;
 use super::{compress, label, MessageType};

@@ -1,6 +1,6 @@
 //! The ping-ack payload serf attaches to memberlist acks: `PingVersion | msgpack Coordinate`.
 
-use super::messages::Coordinate;
+use super::bodies::Coordinate;
 use crate::wire::error::{DecodeError, DecodeResult, ErrorKind};
 use crate::wire::msgpack::{Decoder, Dialect, Encoder, Field};
 

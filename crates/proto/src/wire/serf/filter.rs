@@ -1,6 +1,6 @@
 //! Query filters: each entry of `messageQuery.Filters` is `filter type byte | msgpack value`.
 
-use super::messages::FilterTag;
+use super::bodies::FilterTag;
 use crate::wire::error::{DecodeError, DecodeResult, ErrorKind};
 use crate::wire::msgpack::{self, Decoder, Dialect, Field, GoString};
 

@@ -1,6 +1,6 @@
 //! The serf message-type byte and the message enum.
 
-use super::messages::{
+use super::bodies::{
     Join, KeyRequest, KeyResponse, Leave, Member, PushPull, Query, QueryResponse, RelayHeader,
     UserEventMessage,
 };
