@@ -6,10 +6,13 @@ pub mod broadcast;
 mod config;
 mod core;
 mod delegate;
+mod gossip;
 pub mod machine;
 mod name_index;
+mod net;
 mod node;
 mod seed;
+mod state;
 pub mod suspicion;
 
 pub use config::{Config, Profile, META_MAX_SIZE, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN};
