@@ -10,8 +10,10 @@
 //!
 //! Run with `cargo bench --bench codec` (add `-- --quick` for a faster, rougher run).
 
+#[path = "common/criterion.rs"]
+mod settings;
+
 use std::hint::black_box;
-use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
@@ -156,17 +158,9 @@ fn bench_packets(c: &mut Criterion) {
     bench_packet(c, "packet_compressed_encrypted", keyed);
 }
 
-fn config() -> Criterion {
-    // Short runs, as in protocol.rs, whose summary table reports these too.
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1))
-        .sample_size(30)
-}
-
 criterion_group! {
     name = codec;
-    config = config();
+    config = settings::short_runs();
     targets = bench_ping, bench_alive, bench_compound_crc, bench_packets
 }
 criterion_main!(codec);

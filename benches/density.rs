@@ -20,6 +20,9 @@
 //! N = 1,000 and a 5-minute idle period by default; `BENCH_QUICK=1`: N = 100, 20 s.
 //! `DENSITY_NODES` and `DENSITY_IDLE_SECS` override. Writes `target/bench/density.md`.
 
+#[path = "../tests/common/bench.rs"]
+mod bench;
+
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -290,17 +293,7 @@ fn mb(kb: f64) -> String {
 }
 
 fn main() {
-    // `cargo test --all-targets` (make test) builds and starts every bench target too; only
-    // `cargo bench` (which passes `--bench`) runs the benchmark.
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("density: a benchmark; run it with `cargo bench --bench density`");
-        return;
-    }
-    // `cargo bench` passes `--bench`; a filter argument that does not match "density" skips.
-    if std::env::args()
-        .skip(1)
-        .any(|a| !a.starts_with('-') && !"density".contains(a.as_str()))
-    {
+    if !bench::selected("density") {
         return;
     }
     let p = Params::from_env();

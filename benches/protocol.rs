@@ -17,6 +17,9 @@
 //! `target/bench/micro.md`, together with those of `benches/codec.rs` when `BENCH_SINCE` (Unix
 //! seconds, set by `make bench` before both run) says they are from the same run.
 
+#[path = "common/criterion.rs"]
+mod settings;
+
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::hint::black_box;
@@ -351,17 +354,9 @@ fn bench_packet(c: &mut Criterion) {
     recv.finish();
 }
 
-fn config() -> Criterion {
-    // Short runs: the whole file takes well under two minutes.
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1))
-        .sample_size(30)
-}
-
 criterion_group! {
     name = protocol;
-    config = config();
+    config = settings::short_runs();
     targets = bench_probe, bench_broadcast, bench_packet
 }
 

@@ -18,6 +18,9 @@
 //! before the nodes are handed to the simulator. Every node runs the LAN profile unchanged except
 //! for compression, which is off (it only costs CPU in a simulator).
 
+#[path = "../tests/common/bench.rs"]
+mod bench;
+
 #[path = "../tests/common/sim.rs"]
 mod sim;
 
@@ -420,13 +423,9 @@ fn plot(
 }
 
 fn main() {
-    // `cargo test --all-targets` (make test) builds and starts every bench target too; only
-    // `cargo bench` (which passes `--bench`) runs the benchmark.
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("simulator: a benchmark; run it with `cargo bench --bench simulator`");
+    if !bench::selected("simulator") {
         return;
     }
-    // `cargo bench` passes `--bench`; ignore arguments (no filtering).
     let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
     let seed = sim::seed(9);
     let out_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");

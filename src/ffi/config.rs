@@ -61,6 +61,29 @@ fn config<'a>(cfg: *mut serf_config_t) -> Result<&'a mut serf_config_t, Fail> {
     unsafe { handle_mut(cfg, "config") }
 }
 
+/// The body of every setter: `set` runs on a live config, inside [`guard`].
+fn configure(
+    cfg: *mut serf_config_t,
+    set: impl FnOnce(&mut serf_config_t) -> Result<(), Fail>,
+) -> serf_status {
+    guard(|| set(config(cfg)?))
+}
+
+/// The body of a setter taking one C string: `set` gets the config and the checked text.
+fn configure_str(
+    cfg: *mut serf_config_t,
+    arg: *const c_char,
+    what: &str,
+    set: impl FnOnce(&mut serf_config_t, &str) -> Result<(), Fail>,
+) -> serf_status {
+    guard(|| {
+        let cfg = config(cfg)?;
+        // SAFETY: the caller passes NULL or a NUL-terminated string, borrowed for this call.
+        let text = unsafe { str_arg(arg, what) }?;
+        set(cfg, text)
+    })
+}
+
 fn ip(text: &str) -> Result<IpAddr, Fail> {
     text.trim_start_matches('[')
         .trim_end_matches(']')
@@ -120,10 +143,7 @@ pub extern "C" fn serf_config_set_node_name(
     cfg: *mut serf_config_t,
     name: *const c_char,
 ) -> serf_status {
-    guard(|| {
-        let cfg = config(cfg)?;
-        // SAFETY: NULL or a NUL-terminated string, borrowed for this call.
-        let name = unsafe { str_arg(name, "name") }?;
+    configure_str(cfg, name, "name", |cfg, name| {
         if name.is_empty() {
             return Err(Fail::invalid("the node name is empty"));
         }
@@ -144,10 +164,8 @@ pub extern "C" fn serf_config_set_bind(
     addr: *const c_char,
     port: u16,
 ) -> serf_status {
-    guard(|| {
-        let cfg = config(cfg)?;
-        // SAFETY: NULL or a NUL-terminated string, borrowed for this call.
-        let addr = ip(unsafe { str_arg(addr, "addr") }?)?;
+    configure_str(cfg, addr, "addr", |cfg, addr| {
+        let addr = ip(addr)?;
         cfg.options.bind = SocketAddr::new(addr, port);
         Ok(())
     })
@@ -161,10 +179,8 @@ pub extern "C" fn serf_config_set_advertise(
     addr: *const c_char,
     port: u16,
 ) -> serf_status {
-    guard(|| {
-        let cfg = config(cfg)?;
-        // SAFETY: NULL or a NUL-terminated string, borrowed for this call.
-        let addr = ip(unsafe { str_arg(addr, "addr") }?)?;
+    configure_str(cfg, addr, "addr", |cfg, addr| {
+        let addr = ip(addr)?;
         cfg.options.advertise = Some(SocketAddr::new(addr, port));
         Ok(())
     })
@@ -175,8 +191,7 @@ pub extern "C" fn serf_config_set_advertise(
 /// Errors: SERF_ERR_NULL, SERF_ERR_INVALID (unknown profile).
 #[no_mangle]
 pub extern "C" fn serf_config_set_profile(cfg: *mut serf_config_t, profile: u32) -> serf_status {
-    guard(|| {
-        let cfg = config(cfg)?;
+    configure(cfg, |cfg| {
         cfg.options.profile = match profile {
             SERF_PROFILE_LAN => Profile::Lan,
             SERF_PROFILE_WAN => Profile::Wan,
@@ -196,8 +211,7 @@ pub extern "C" fn serf_config_set_tuning(
     knob: u32,
     value: u64,
 ) -> serf_status {
-    guard(|| {
-        let cfg = config(cfg)?;
+    configure(cfg, |cfg| {
         cfg.options
             .tuning
             .set_raw(knob, value)
@@ -214,8 +228,7 @@ pub extern "C" fn serf_config_set_tag(
     key: *const c_char,
     value: *const c_char,
 ) -> serf_status {
-    guard(|| {
-        let cfg = config(cfg)?;
+    configure(cfg, |cfg| {
         // SAFETY: NULL or NUL-terminated strings, borrowed for this call.
         let (key, value) = unsafe { (str_arg(key, "key")?, str_arg(value, "value")?) };
         if key.is_empty() {
@@ -232,10 +245,7 @@ pub extern "C" fn serf_config_delete_tag(
     cfg: *mut serf_config_t,
     key: *const c_char,
 ) -> serf_status {
-    guard(|| {
-        let cfg = config(cfg)?;
-        // SAFETY: NULL or a NUL-terminated string, borrowed for this call.
-        let key = unsafe { str_arg(key, "key") }?;
+    configure_str(cfg, key, "key", |cfg, key| {
         match cfg.options.tags.remove(key) {
             Some(_) => Ok(()),
             None => Err(Fail::new(
@@ -265,8 +275,7 @@ pub extern "C" fn serf_config_add_key(
     key: *const u8,
     len: usize,
 ) -> serf_status {
-    guard(|| {
-        let cfg = config(cfg)?;
+    configure(cfg, |cfg| {
         // SAFETY: NULL or `len` readable bytes, borrowed for this call.
         let key = unsafe { bytes_arg(key, len, "key") }?;
         if key.is_empty() {
@@ -285,10 +294,7 @@ pub extern "C" fn serf_config_add_key_base64(
     cfg: *mut serf_config_t,
     key: *const c_char,
 ) -> serf_status {
-    guard(|| {
-        let cfg = config(cfg)?;
-        // SAFETY: NULL or a NUL-terminated string, borrowed for this call.
-        let text = unsafe { str_arg(key, "key") }?;
+    configure_str(cfg, key, "key", |cfg, text| {
         let key = STANDARD
             .decode(text)
             .map_err(|e| Fail::invalid(format!("the key is not base64: {e}")))?;
@@ -307,10 +313,7 @@ pub extern "C" fn serf_config_set_keyring_file(
     cfg: *mut serf_config_t,
     path: *const c_char,
 ) -> serf_status {
-    guard(|| {
-        let cfg = config(cfg)?;
-        // SAFETY: NULL or a NUL-terminated string, borrowed for this call.
-        let path = unsafe { str_arg(path, "path") }?;
+    configure_str(cfg, path, "path", |cfg, path| {
         cfg.keyring_file = Some(PathBuf::from(path));
         Ok(())
     })
@@ -335,10 +338,7 @@ pub extern "C" fn serf_config_set_label(
     cfg: *mut serf_config_t,
     label: *const c_char,
 ) -> serf_status {
-    guard(|| {
-        let cfg = config(cfg)?;
-        // SAFETY: NULL or a NUL-terminated string, borrowed for this call.
-        let label = unsafe { str_arg(label, "label") }?;
+    configure_str(cfg, label, "label", |cfg, label| {
         if label.len() > 255 {
             return Err(Fail::too_large("a label is at most 255 bytes"));
         }
@@ -355,10 +355,7 @@ pub extern "C" fn serf_config_set_snapshot_path(
     cfg: *mut serf_config_t,
     path: *const c_char,
 ) -> serf_status {
-    guard(|| {
-        let cfg = config(cfg)?;
-        // SAFETY: NULL or a NUL-terminated string, borrowed for this call.
-        let path = unsafe { str_arg(path, "path") }?;
+    configure_str(cfg, path, "path", |cfg, path| {
         cfg.options.snapshot_path = Some(PathBuf::from(path));
         Ok(())
     })
@@ -371,8 +368,8 @@ pub extern "C" fn serf_config_set_rejoin_after_leave(
     cfg: *mut serf_config_t,
     rejoin: bool,
 ) -> serf_status {
-    guard(|| {
-        config(cfg)?.options.rejoin_after_leave = rejoin;
+    configure(cfg, |cfg| {
+        cfg.options.rejoin_after_leave = rejoin;
         Ok(())
     })
 }
@@ -398,8 +395,7 @@ pub extern "C" fn serf_config_set_coalesce(
     period_ms: u64,
     quiescent_ms: u64,
 ) -> serf_status {
-    guard(|| {
-        let cfg = config(cfg)?;
+    configure(cfg, |cfg| {
         cfg.options.coalesce = coalesce(period_ms, quiescent_ms)?;
         Ok(())
     })
@@ -412,8 +408,7 @@ pub extern "C" fn serf_config_set_user_coalesce(
     period_ms: u64,
     quiescent_ms: u64,
 ) -> serf_status {
-    guard(|| {
-        let cfg = config(cfg)?;
+    configure(cfg, |cfg| {
         cfg.options.user_coalesce = coalesce(period_ms, quiescent_ms)?;
         Ok(())
     })
@@ -426,8 +421,7 @@ pub extern "C" fn serf_config_set_protocol_version(
     cfg: *mut serf_config_t,
     version: u8,
 ) -> serf_status {
-    guard(|| {
-        let cfg = config(cfg)?;
+    configure(cfg, |cfg| {
         if !(PROTOCOL_VERSION_MIN..=PROTOCOL_VERSION_MAX).contains(&version) {
             return Err(Fail::invalid(format!(
                 "protocol version {version} outside [{PROTOCOL_VERSION_MIN}, {PROTOCOL_VERSION_MAX}]"
@@ -445,8 +439,7 @@ pub extern "C" fn serf_config_set_event_queue_capacity(
     cfg: *mut serf_config_t,
     capacity: usize,
 ) -> serf_status {
-    guard(|| {
-        let cfg = config(cfg)?;
+    configure(cfg, |cfg| {
         if capacity == 0 || capacity as u64 > MAX_COUNT {
             return Err(Fail::invalid(format!(
                 "capacity {capacity} outside [1, {MAX_COUNT}]"
@@ -463,8 +456,8 @@ pub extern "C" fn serf_config_set_disable_coordinates(
     cfg: *mut serf_config_t,
     disable: bool,
 ) -> serf_status {
-    guard(|| {
-        config(cfg)?.options.disable_coordinates = disable;
+    configure(cfg, |cfg| {
+        cfg.options.disable_coordinates = disable;
         Ok(())
     })
 }
@@ -473,8 +466,7 @@ pub extern "C" fn serf_config_set_disable_coordinates(
 /// the log callback. Default `SERF_LOG_INFO`. Errors: SERF_ERR_NULL, SERF_ERR_INVALID.
 #[no_mangle]
 pub extern "C" fn serf_config_set_log_level(cfg: *mut serf_config_t, level: u32) -> serf_status {
-    guard(|| {
-        let cfg = config(cfg)?;
+    configure(cfg, |cfg| {
         if level > SERF_LOG_DEBUG {
             return Err(Fail::invalid(format!("unknown log level {level}")));
         }
@@ -499,8 +491,7 @@ pub extern "C" fn serf_config_set_log_callback(
     drop: serf_drop_callback,
     ctx: *mut c_void,
 ) -> serf_status {
-    guard(|| {
-        let cfg = config(cfg)?;
+    configure(cfg, |cfg| {
         cfg.logger.set_sink(call, drop, ctx);
         Ok(())
     })

@@ -5,8 +5,8 @@ use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::api::Error;
-use serf_proto::serf::SerfError;
+use crate::api::{Error, SerfError};
+use crate::runtime::panic_message;
 
 /// What a fallible `serf_*` function returns. `SERF_OK` (0) is success; on any other value the
 /// out-pointers are left untouched (or set to NULL where stated) and `serf_last_error_message()`
@@ -119,16 +119,6 @@ pub(crate) fn to_cstring(s: &str) -> CString {
         .unwrap_or_else(|_| CString::new(s.replace('\0', "\u{FFFD}")).expect("no NUL left"))
 }
 
-fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic payload".to_string()
-    }
-}
-
 /// Runs an exported function's body: panics and failures become a status and the thread's
 /// last error message.
 pub(crate) fn guard(body: impl FnOnce() -> Result<(), Fail>) -> serf_status {
@@ -141,7 +131,7 @@ pub(crate) fn guard(body: impl FnOnce() -> Result<(), Fail>) -> serf_status {
         Err(panic) => {
             set_last_error(&format!(
                 "internal error (panic): {}",
-                panic_text(panic.as_ref())
+                panic_message(panic.as_ref())
             ));
             serf_status::SERF_ERR_INTERNAL
         }
@@ -153,7 +143,7 @@ pub(crate) fn guard_value<T>(fallback: T, body: impl FnOnce() -> T) -> T {
     catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|panic| {
         set_last_error(&format!(
             "internal error (panic): {}",
-            panic_text(panic.as_ref())
+            panic_message(panic.as_ref())
         ));
         fallback
     })

@@ -213,7 +213,8 @@ impl<M> Drop for RuntimeHandle<M> {
     }
 }
 
-fn panic_message(payload: &(dyn Any + Send)) -> String {
+/// What a panic said, for an error message.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = payload.downcast_ref::<String>() {

@@ -17,6 +17,7 @@ pub mod snapshotter;
 mod sockets;
 mod stats;
 
+pub(crate) use handle::panic_message;
 pub use handle::{RuntimeError, RuntimeHandle};
 pub use metrics_export::MetricsExporter;
 pub use settings::Runtime;

@@ -3,6 +3,9 @@
 //! agents (see crates/agent/tests/common/faults.rs). Both implementations meet the same load at the same
 //! time. The table goes to stdout and to `target/bench/faults.md`.
 
+#[path = "../../../tests/common/bench.rs"]
+mod bench;
+
 #[path = "../../../tests/common/reference.rs"]
 mod reference;
 
@@ -28,15 +31,7 @@ struct Row {
 }
 
 fn main() {
-    // `cargo test --all-targets` builds and starts bench targets too; only `cargo bench` runs it.
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("faults: a benchmark; run it with `cargo bench --bench faults`");
-        return;
-    }
-    if std::env::args()
-        .skip(1)
-        .any(|a| !a.starts_with('-') && !"faults".contains(a.as_str()))
-    {
+    if !bench::selected("faults") {
         return;
     }
     let ours = PathBuf::from(env!("CARGO_BIN_EXE_serf"));

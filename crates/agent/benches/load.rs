@@ -2,6 +2,9 @@
 //! second for 60 s) on our `serf` agent, then on HashiCorp's; one after the other, so each has
 //! the machine to itself. The table goes to stdout and to `target/bench/load.md`.
 
+#[path = "../../../tests/common/bench.rs"]
+mod bench;
+
 #[path = "../../../tests/common/reference.rs"]
 mod reference;
 
@@ -14,15 +17,7 @@ use std::path::{Path, PathBuf};
 use load::{LoadOutcome, AGENTS, RATE, SCRIPTED, TOTAL};
 
 fn main() {
-    // `cargo test --all-targets` builds and starts bench targets too; only `cargo bench` runs it.
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("load: a benchmark; run it with `cargo bench --bench load`");
-        return;
-    }
-    if std::env::args()
-        .skip(1)
-        .any(|a| !a.starts_with('-') && !"load".contains(a.as_str()))
-    {
+    if !bench::selected("load") {
         return;
     }
     let ours = load::run(&PathBuf::from(env!("CARGO_BIN_EXE_serf")), "o");
