@@ -1,0 +1,255 @@
+//! Running one script: `/bin/sh -c` in its own process group, stdin fed and output collected
+//! without blocking, the slow warning, the shutdown kill, and Go's wording of exit errors.
+
+use std::collections::VecDeque;
+use std::io::{self, PipeReader, Read, Write as _};
+use std::os::fd::AsRawFd;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::input::ScriptInput;
+use super::{OUTPUT_GRACE, OUTPUT_LIMIT, SLOW_WARNING};
+use crate::log::Logger;
+
+/// The longest a script's supervisor sleeps before re-checking exit, the slow timer and kills.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+const SHELL: &str = "/bin/sh";
+
+/// Go's `exec.ExitError` text: `exit status 2`, `signal: killed`.
+pub(super) fn exit_error(status: ExitStatus) -> String {
+    if let Some(code) = status.code() {
+        return format!("exit status {code}");
+    }
+    let Some(signal) = status.signal() else {
+        return status.to_string();
+    };
+    let name = match signal {
+        libc::SIGHUP => "hangup".to_string(),
+        libc::SIGINT => "interrupt".to_string(),
+        libc::SIGQUIT => "quit".to_string(),
+        libc::SIGILL => "illegal instruction".to_string(),
+        libc::SIGTRAP => "trace/breakpoint trap".to_string(),
+        libc::SIGABRT => "aborted".to_string(),
+        libc::SIGBUS => "bus error".to_string(),
+        libc::SIGFPE => "floating point exception".to_string(),
+        libc::SIGKILL => "killed".to_string(),
+        libc::SIGSEGV => "segmentation fault".to_string(),
+        libc::SIGPIPE => "broken pipe".to_string(),
+        libc::SIGALRM => "alarm clock".to_string(),
+        libc::SIGTERM => "terminated".to_string(),
+        other => format!("signal {other}"),
+    };
+    let core = if status.core_dumped() {
+        " (core dumped)"
+    } else {
+        ""
+    };
+    format!("signal: {name}{core}")
+}
+
+/// The last [`OUTPUT_LIMIT`] bytes written, and how many were written in all.
+#[derive(Default)]
+pub(super) struct OutputRing {
+    kept: VecDeque<u8>,
+    pub(super) total: u64,
+}
+
+impl OutputRing {
+    pub(super) fn write(&mut self, bytes: &[u8]) {
+        self.total += bytes.len() as u64;
+        let tail = &bytes[bytes.len().saturating_sub(OUTPUT_LIMIT)..];
+        self.kept.extend(tail);
+        let excess = self.kept.len().saturating_sub(OUTPUT_LIMIT);
+        self.kept.drain(..excess);
+    }
+
+    pub(super) fn bytes(&self) -> Vec<u8> {
+        self.kept.iter().copied().collect()
+    }
+}
+
+pub(super) struct Finished {
+    pub(super) status: ExitStatus,
+    pub(super) output: OutputRing,
+}
+
+/// Spawns the script and supervises it to the end; on an internal error it is killed first.
+pub(super) fn run_script(
+    script: &str,
+    input: &ScriptInput,
+    kill: &AtomicBool,
+    log: &Logger,
+) -> io::Result<Finished> {
+    let (output, writer) = io::pipe()?;
+    let mut command = Command::new(SHELL);
+    command
+        .arg("-c")
+        .arg(script)
+        .envs(input.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(writer.try_clone()?)
+        .stderr(writer)
+        .process_group(0);
+    let spawned = command.spawn();
+    // `command` holds our copies of the pipe's write end; end-of-file only arrives once they are
+    // closed too.
+    drop(command);
+    let mut child = spawned?;
+    let stdin = child.stdin.take().filter(|_| !input.stdin.is_empty());
+    let result = supervise(&mut child, stdin, output, script, input, kill, log);
+    if result.is_err() {
+        kill_group(&child);
+        let _ = child.wait();
+    }
+    result
+}
+
+/// Feeds stdin and collects output without blocking on either, so that the slow warning, the
+/// shutdown kill and the exit of the shell are noticed within [`POLL_INTERVAL`].
+fn supervise(
+    child: &mut Child,
+    mut stdin: Option<ChildStdin>,
+    mut output: PipeReader,
+    script: &str,
+    input: &ScriptInput,
+    kill: &AtomicBool,
+    log: &Logger,
+) -> io::Result<Finished> {
+    if let Some(pipe) = &stdin {
+        set_nonblocking(pipe)?;
+    }
+    let started = Instant::now();
+    let mut ring = OutputRing::default();
+    let mut written = 0;
+    let mut output_open = true;
+    let mut exited: Option<(ExitStatus, Instant)> = None;
+    let mut slow_warned = false;
+    // The shell's exit follows the end of its output within microseconds: look again soon, so
+    // a lane of quick scripts is not paced by this sleep.
+    let mut idle_sleep = Duration::from_micros(50);
+    let mut buf = [0u8; 4096];
+    loop {
+        if kill.load(Ordering::Acquire) {
+            let status = match exited {
+                Some((status, _)) => status,
+                None => {
+                    kill_group(child);
+                    child.wait()?
+                }
+            };
+            return Ok(Finished {
+                status,
+                output: ring,
+            });
+        }
+        if exited.is_none() {
+            if let Some(status) = child.try_wait()? {
+                exited = Some((status, Instant::now()));
+                stdin = None;
+            }
+        }
+        if let Some((status, at)) = exited {
+            if !output_open || at.elapsed() >= OUTPUT_GRACE {
+                return Ok(Finished {
+                    status,
+                    output: ring,
+                });
+            }
+        }
+        if !slow_warned && started.elapsed() >= SLOW_WARNING {
+            slow_warned = true;
+            log.warn(format!(
+                "agent: Script '{script}' slow, execution exceeding {SLOW_WARNING:?}"
+            ));
+        }
+
+        let mut fds = Vec::with_capacity(2);
+        if output_open {
+            fds.push(pollfd(output.as_raw_fd(), libc::POLLIN));
+        }
+        if let Some(pipe) = &stdin {
+            fds.push(pollfd(pipe.as_raw_fd(), libc::POLLOUT));
+        }
+        if fds.is_empty() {
+            // Output closed but the shell still runs: nothing to wait on but its exit.
+            thread::sleep(idle_sleep);
+            idle_sleep = (idle_sleep * 2).min(POLL_INTERVAL);
+            continue;
+        }
+        // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs for the whole call.
+        let ready = unsafe {
+            libc::poll(
+                fds.as_mut_ptr(),
+                fds.len() as libc::nfds_t,
+                POLL_INTERVAL.as_millis() as libc::c_int,
+            )
+        };
+        if ready < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err);
+        }
+        let mut fds = fds.iter();
+        if output_open && fds.next().is_some_and(|fd| fd.revents != 0) {
+            match output.read(&mut buf) {
+                Ok(0) => output_open = false,
+                Ok(n) => ring.write(&buf[..n]),
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => output_open = false,
+            }
+        }
+        let stdin_ready = fds.next().is_some_and(|fd| fd.revents != 0);
+        if let (Some(pipe), true) = (&mut stdin, stdin_ready) {
+            match pipe.write(&input.stdin[written..]) {
+                Ok(n) => {
+                    written += n;
+                    if written == input.stdin.len() {
+                        stdin = None;
+                    }
+                }
+                Err(err)
+                    if matches!(
+                        err.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(err) => {
+                    if input.is_payload {
+                        log.error(format!("Error writing payload: {err}"));
+                    }
+                    stdin = None;
+                }
+            }
+        }
+    }
+}
+
+fn pollfd(fd: libc::c_int, events: libc::c_short) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    }
+}
+
+/// Lets the supervisor write stdin in pieces as the script reads it.
+fn set_nonblocking(pipe: &ChildStdin) -> io::Result<()> {
+    let fd = pipe.as_raw_fd();
+    // SAFETY: fcntl on a descriptor we own, only adding a status flag.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// SIGKILL to the script's whole process group (it leads it: `process_group(0)`). The shell is
+/// not yet reaped when this is called, so its id cannot have been reused.
+fn kill_group(child: &Child) {
+    // SAFETY: plain syscall; a negative pid addresses the process group.
+    unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
+}
