@@ -47,7 +47,7 @@ fn main() {
     });
     let table = markdown(&ours_row, &theirs_row, started.elapsed());
     println!("{table}");
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
+    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("target/bench");
     std::fs::create_dir_all(&dir).expect("target/bench");
     std::fs::write(dir.join("faults.md"), table).expect("write faults.md");
 }

@@ -24,7 +24,7 @@ fn main() {
     let theirs = load::run(reference::binary(), "r");
     let table = markdown(&ours, &theirs);
     println!("{table}");
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
+    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("target/bench");
     std::fs::create_dir_all(&dir).expect("target/bench");
     std::fs::write(dir.join("load.md"), table).expect("write load.md");
 }

@@ -104,7 +104,7 @@ pub(crate) struct Binaries {
 
 impl Binaries {
     pub(crate) fn locate() -> Result<Binaries, String> {
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let manifest = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
         let libserf = PathBuf::from(env!("CARGO_BIN_EXE_serf"));
         if !libserf.exists() {
             return Err(format!("{} missing", libserf.display()));

@@ -38,6 +38,9 @@
 //! the CLI), [`procfs`] (CPU, memory and UDP counters from `/proc`), [`measure`] (one run, phase
 //! by phase) and [`report`] (the Markdown table).
 
+#[path = "../../../../tests/common/bench.rs"]
+mod bench;
+
 mod agents;
 mod config;
 mod measure;
@@ -65,10 +68,7 @@ fn main() {
         event_handler(&args[2]);
         return;
     }
-    // `cargo test --all-targets` (make test) builds and starts every bench target too; only
-    // `cargo bench` (which passes `--bench`) runs the benchmark.
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("cluster: a benchmark; run it with `cargo bench --bench cluster`");
+    if !bench::selected("cluster") {
         return;
     }
     let started = Instant::now();
@@ -119,7 +119,7 @@ fn main() {
     }
     let report = render(&cfg, &bins, &results, started.elapsed());
     println!("{report}");
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
+    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("target/bench");
     let _ = fs::create_dir_all(&dir);
     let path = dir.join("cluster.md");
     match fs::write(&path, &report) {

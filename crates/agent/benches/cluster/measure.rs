@@ -75,7 +75,7 @@ pub(crate) fn run_one(cfg: &Config, bins: &Binaries, imp: Impl, n: usize) -> Run
         Ok(p) => p.to_path_buf(),
         Err(e) => return RunResult::failed(imp, n, &e),
     };
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
         .join("target/bench/cluster-tmp")
         .join(format!("{}-{n}", imp.label()));
     let _ = fs::remove_dir_all(&dir);
