@@ -139,7 +139,7 @@ fn parse(args: &[String]) -> Result<(Options, Vec<String>), String> {
                     .decode(value)
                     .map_err(|e| format!("-encrypt: {e}"))?,
             ),
-            "profile" => options.profile = value.parse::<Profile>()?,
+            "profile" => options.profile = value.parse::<Profile>().map_err(|e| e.to_string())?,
             "protocol" => {
                 options.protocol_version = value.parse().map_err(|e| format!("-protocol: {e}"))?
             }

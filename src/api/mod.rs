@@ -21,7 +21,7 @@ pub use tuning::{Tuning, TuningError, KNOBS, MAX_COUNT, MAX_MS};
 
 // The door: what the faces (the C ABI, the agent, examples) take from the protocol crate. They
 // import these from here, never from `serf_proto` itself, so this list is the whole surface.
-pub use serf_proto::memberlist::{Profile, Seed, Stats as MemberlistStats};
+pub use serf_proto::memberlist::{Profile, Seed, Stats as MemberlistStats, UnknownProfile};
 pub use serf_proto::serf::{
     distance, read_keyring_file, Completion, Counters as SerfCounters, Event, KeyAggregate, KeyOp,
     KeyringFileError, Member, MemberEventType, MemberStatus, QueryEvent, QueryParams, QueryUpdate,

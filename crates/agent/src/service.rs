@@ -17,12 +17,12 @@ use thiserror::Error;
 use super::config::{addr_parts, Config};
 use super::log::Logger;
 use serf::api::wire::serf::Coordinate;
-use serf::api::Profile;
 use serf::api::{self, Options, SizeLimits, Tuning};
 use serf::api::{
     read_keyring_file, Event, KeyAggregate, KeyOp, Member, QueryParams, Tags, INTERNAL_PREFIX,
-    PING_QUERY,
+    PING_QUERY, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN,
 };
+use serf::api::{Profile, UnknownProfile};
 
 /// How many events may wait between serf and the agent's dispatcher. HashiCorp's agent uses a
 /// channel of 64 that blocks serf when full; the dispatcher here never blocks, so a larger
@@ -469,15 +469,15 @@ fn options_from(config: &Config, logger: &Logger) -> Result<Options, AgentError>
                 .map_err(|e| setup(format!("Invalid advertise address: {e}")))?,
         )
     };
-    let profile = match config.profile.as_str() {
-        "lan" => Profile::Lan,
-        "wan" => Profile::Wan,
-        "local" => Profile::Local,
-        other => return Err(setup(format!("Unknown profile: {other}"))),
-    };
-    if !(2..=5).contains(&config.protocol) {
+    let profile: Profile = config
+        .profile
+        .parse()
+        .map_err(|UnknownProfile(other)| setup(format!("Unknown profile: {other}")))?;
+    let supported = i64::from(PROTOCOL_VERSION_MIN)..=i64::from(PROTOCOL_VERSION_MAX);
+    if !supported.contains(&config.protocol) {
         return Err(setup(format!(
-            "Failed to setup the Serf agent: protocol version {} is outside [2, 5]",
+            "Failed to setup the Serf agent: protocol version {} is outside \
+             [{PROTOCOL_VERSION_MIN}, {PROTOCOL_VERSION_MAX}]",
             config.protocol
         )));
     }

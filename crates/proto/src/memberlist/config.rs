@@ -21,16 +21,19 @@ pub enum Profile {
     Local,
 }
 
+/// A profile name other than `lan`, `wan` or `local`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown profile {0:?} (expected lan, wan or local)")]
+pub struct UnknownProfile(pub String);
+
 impl std::str::FromStr for Profile {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Profile, String> {
+    type Err = UnknownProfile;
+    fn from_str(s: &str) -> Result<Profile, UnknownProfile> {
         match s {
             "lan" => Ok(Profile::Lan),
             "wan" => Ok(Profile::Wan),
             "local" => Ok(Profile::Local),
-            other => Err(format!(
-                "unknown profile {other:?} (expected lan, wan or local)"
-            )),
+            other => Err(UnknownProfile(other.to_string())),
         }
     }
 }

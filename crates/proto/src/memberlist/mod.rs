@@ -15,7 +15,9 @@ mod seed;
 mod state;
 pub mod suspicion;
 
-pub use config::{Config, Profile, META_MAX_SIZE, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN};
+pub use config::{
+    Config, Profile, UnknownProfile, META_MAX_SIZE, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN,
+};
 pub use core::{Memberlist, OutboundStream, Stats, Transmit};
 pub use delegate::{Delegate, NoDelegate};
 pub use node::{ip_from_bytes, ip_to_bytes, Node};
