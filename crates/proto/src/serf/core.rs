@@ -49,8 +49,18 @@ pub enum SerfError {
     QueryTooLarge { limit: usize },
     #[error("Feature not supported")]
     FeatureNotSupported,
-    #[error("failed to respond to key query: {0}")]
-    Respond(&'static str),
+    /// The query was already answered.
+    #[error("failed to respond to key query: response already sent")]
+    ResponseAlreadySent,
+    /// The query's deadline passed.
+    #[error("failed to respond to key query: response is past the deadline")]
+    ResponsePastDeadline,
+    /// The encoded response is over [`Config::query_response_size_limit`].
+    #[error("failed to respond to key query: response exceeds limit")]
+    ResponseTooLarge,
+    /// The response, wrapped for relaying, is over [`Config::query_response_size_limit`].
+    #[error("failed to respond to key query: relayed response exceeds limit")]
+    RelayedResponseTooLarge,
     #[error("No pending queries matching ID")]
     NoPendingQuery,
     #[error("configuration: {0}")]

@@ -197,15 +197,15 @@ impl State {
             .get(&(ltime, id))
             .ok_or(SerfError::NoPendingQuery)?;
         if pending.responded {
-            return Err(SerfError::Respond("response already sent"));
+            return Err(SerfError::ResponseAlreadySent);
         }
         if now > pending.deadline {
-            return Err(SerfError::Respond("response is past the deadline"));
+            return Err(SerfError::ResponsePastDeadline);
         }
         let msg = query::response_message(ltime, id, &self.name, false, Some(payload.to_vec()))
             .encode(Dialect::GOSSIP);
         if msg.len() > self.query_response_size_limit {
-            return Err(SerfError::Respond("response exceeds limit"));
+            return Err(SerfError::ResponseTooLarge);
         }
         let (addr, source, relay_factor) =
             (pending.addr, pending.source.clone(), pending.relay_factor);
@@ -243,7 +243,7 @@ impl State {
         }
         .encode(Dialect::GOSSIP);
         if msg.len() > self.query_response_size_limit {
-            return Err(SerfError::Respond("relayed response exceeds limit"));
+            return Err(SerfError::RelayedResponseTooLarge);
         }
         let candidates: Vec<SocketAddr> = self
             .members
