@@ -72,14 +72,17 @@ fn serf_error_status(e: &SerfError) -> serf_status {
     match e {
         SerfError::TagsTooLarge { .. }
         | SerfError::UserEventTooLarge(_)
-        | SerfError::QueryTooLarge { .. } => SERF_ERR_TOO_LARGE,
+        | SerfError::QueryTooLarge { .. }
+        | SerfError::ResponseTooLarge
+        | SerfError::RelayedResponseTooLarge => SERF_ERR_TOO_LARGE,
         SerfError::NotAlive | SerfError::LeaveInProgress => SERF_ERR_STOPPED,
-        SerfError::UnknownMember(_) | SerfError::NoPendingQuery => SERF_ERR_NOT_FOUND,
+        SerfError::UnknownMember(_)
+        | SerfError::NoPendingQuery
+        | SerfError::ResponseAlreadySent
+        | SerfError::ResponsePastDeadline => SERF_ERR_NOT_FOUND,
         SerfError::ProtocolVersion(_) | SerfError::FeatureNotSupported | SerfError::Config(_) => {
             SERF_ERR_INVALID
         }
-        SerfError::Respond(why) if why.contains("exceeds") => SERF_ERR_TOO_LARGE,
-        SerfError::Respond(_) => SERF_ERR_NOT_FOUND,
     }
 }
 

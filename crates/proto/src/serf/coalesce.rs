@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::mem;
 use std::time::{Duration, Instant};
 
-use super::event::{Event, MemberEventType};
+use super::event::{Event, MemberEventType, UserEventInfo};
 use super::member::Member;
 
 /// When the open window received its first and its latest event.
@@ -216,14 +216,6 @@ impl MemberCoalescer {
     pub fn drain(&mut self) -> Vec<Event> {
         self.inner.drain()
     }
-}
-
-/// What the user-event coalescer needs to know about a user event.
-pub trait UserEventInfo {
-    fn name(&self) -> &str;
-    fn ltime(&self) -> u64;
-    /// Whether the sender allowed coalescing; other events are delivered at once.
-    fn coalesce(&self) -> bool;
 }
 
 /// The events of one name that carry the highest Lamport time seen in the window.

@@ -87,7 +87,15 @@ pub enum Completion {
     },
 }
 
-impl super::coalesce::UserEventInfo for UserEvent {
+/// What the user-event coalescer needs to know about a user event.
+pub trait UserEventInfo {
+    fn name(&self) -> &str;
+    fn ltime(&self) -> u64;
+    /// Whether the sender allowed coalescing; other events are delivered at once.
+    fn coalesce(&self) -> bool;
+}
+
+impl UserEventInfo for UserEvent {
     fn name(&self) -> &str {
         &self.name
     }

@@ -1,0 +1,303 @@
+//! memberlist's delegate (HashiCorp's delegate.go, with event_delegate.go and
+//! conflict_delegate.go): serf messages in (`NotifyMsg`), serf's broadcasts out
+//! (`GetBroadcasts`), serf's push/pull state (`LocalState`, `MergeRemoteState`), members joining,
+//! leaving and updating, name conflicts, finished joins. Ping acks are in ping_delegate.rs.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::event::{Completion, MemberEventType};
+use super::member::MemberStatus;
+use super::state::{Action, IntentKind, MemberState, State, FLAP_TIMEOUT};
+use super::vivaldi::LatencyFilter;
+use crate::memberlist::broadcast::{Broadcast, Recipient};
+use crate::memberlist::{ip_from_bytes, Delegate, Node};
+use crate::telemetry::Histogram;
+use crate::wire::memberlist::NodeState;
+use crate::wire::msgpack::{Dialect, GoString};
+use crate::wire::serf::{self as wire, Message};
+
+impl State {
+    /// serf's push/pull state: clocks, every member's status time, left members, event buffer.
+    fn local_state(&self) -> Vec<u8> {
+        let status_ltimes = self
+            .members
+            .values()
+            .map(|m| (GoString::from(m.member.name.as_str()), m.status_ltime))
+            .collect();
+        let left_members = self
+            .members
+            .values()
+            .filter(|m| m.member.status == MemberStatus::Left)
+            .map(|m| GoString::from(m.member.name.as_str()))
+            .collect();
+        let pp = wire::PushPull {
+            ltime: self.clock.time(),
+            status_ltimes,
+            left_members,
+            event_ltime: self.event_clock.time(),
+            events: self.events_seen.to_wire(),
+            query_ltime: self.query_clock.time(),
+        };
+        Message::PushPull(pp).encode(Dialect::GOSSIP)
+    }
+}
+
+impl Delegate for State {
+    // The ping delegate's two calls are answered in ping_delegate.rs.
+    fn ack_payload(&mut self) -> Vec<u8> {
+        self.coordinate_ack_payload()
+    }
+
+    fn notify_ping_complete(&mut self, node: &Node, rtt: Duration, payload: &[u8]) {
+        self.update_coordinate(node, rtt, payload);
+    }
+
+    fn notify_conflict(&mut self, existing: &Node, _other: &Node) {
+        if existing.name.as_bytes() == self.name.as_bytes()
+            && self.conflict_resolution
+            && !self.resolving_conflict
+        {
+            self.resolving_conflict = true;
+            self.actions.push(Action::ResolveConflict);
+        }
+    }
+
+    fn notify_msg(&mut self, now: Instant, msg: &[u8]) {
+        if msg.is_empty() {
+            return;
+        }
+        self.counters.msgs_received += 1;
+        self.counters.msg_bytes_received += msg.len() as u64;
+        self.samples
+            .histogram(Histogram::MsgsReceived, msg.len() as f64);
+        let Ok(decoded) = Message::decode(msg) else {
+            return;
+        };
+        // New information is gossiped on, byte for byte, from the queue it belongs to.
+        let requeue = match &decoded {
+            Message::Join(j) => self.handle_join_intent(now, j).then_some(&mut self.intents),
+            Message::Leave(l) => self
+                .handle_leave_intent(now, l)
+                .then_some(&mut self.intents),
+            Message::UserEvent(e) => self
+                .handle_user_event(now, e, true)
+                .then_some(&mut self.event_broadcasts),
+            Message::Query(q) => self
+                .handle_query(now, q)
+                .then_some(&mut self.query_broadcasts),
+            Message::QueryResponse(r) => {
+                self.handle_query_response(now, r);
+                None
+            }
+            Message::Relay { header, inner } => {
+                if let Some(ip) = ip_from_bytes(&header.dest_addr.ip) {
+                    let port = u16::try_from(header.dest_addr.port).unwrap_or(0);
+                    self.outbox.push((SocketAddr::new(ip, port), inner.clone()));
+                }
+                None
+            }
+            _ => None,
+        };
+        if let Some(queue) = requeue {
+            queue.queue(Broadcast {
+                key: None,
+                message: msg.to_vec(),
+                notify: None,
+            });
+        }
+    }
+
+    /// Serf's queues in Go's order: intents, then queries, then user events.
+    fn has_broadcasts(&self) -> bool {
+        !(self.intents.is_empty()
+            && self.query_broadcasts.is_empty()
+            && self.event_broadcasts.is_empty())
+    }
+
+    fn get_broadcasts(&mut self, overhead: usize, limit: usize, to: &Recipient) -> Vec<Vec<u8>> {
+        let n = self.members.len();
+        let mut out = Vec::new();
+        let mut left = limit;
+        for queue in [
+            &mut self.intents,
+            &mut self.query_broadcasts,
+            &mut self.event_broadcasts,
+        ] {
+            let msgs = queue.get_broadcasts(overhead, left, n, to);
+            left = left.saturating_sub(msgs.iter().map(|m| m.len() + overhead).sum::<usize>());
+            for m in &msgs {
+                self.counters.msgs_sent += 1;
+                self.counters.msg_bytes_sent += m.len() as u64;
+                self.samples.histogram(Histogram::MsgsSent, m.len() as f64);
+            }
+            out.extend(msgs);
+        }
+        out
+    }
+
+    fn local_state(&mut self, _join: bool) -> Vec<u8> {
+        State::local_state(self)
+    }
+
+    fn merge_remote_state(&mut self, now: Instant, buf: &[u8], join: bool) {
+        let Ok(Message::PushPull(pp)) = Message::decode(buf) else {
+            return;
+        };
+        if pp.ltime > 0 {
+            self.clock.witness(pp.ltime - 1);
+        }
+        if pp.event_ltime > 0 {
+            self.event_clock.witness(pp.event_ltime - 1);
+        }
+        if pp.query_ltime > 0 {
+            self.query_clock.witness(pp.query_ltime - 1);
+        }
+        for name in &pp.left_members {
+            let ltime = pp.status_ltimes.get(name).copied().unwrap_or(0) + 1;
+            self.handle_leave_intent(
+                now,
+                &wire::Leave {
+                    ltime,
+                    node: name.clone(),
+                    prune: false,
+                },
+            );
+        }
+        for (name, ltime) in &pp.status_ltimes {
+            if !pp.left_members.contains(name) {
+                self.handle_join_intent(
+                    now,
+                    &wire::Join {
+                        ltime: *ltime,
+                        node: name.clone(),
+                    },
+                );
+            }
+        }
+        if join && self.ignore_old_events {
+            self.event_min_time = self.event_min_time.max(pp.event_ltime);
+        }
+        for events in pp.events.iter().flatten() {
+            for e in &events.events {
+                let msg = wire::UserEventMessage {
+                    ltime: events.ltime,
+                    name: e.name.clone(),
+                    payload: e.payload.clone(),
+                    cc: false,
+                };
+                self.handle_user_event(now, &msg, false);
+            }
+        }
+    }
+
+    fn notify_join(&mut self, now: Instant, node: &Node) {
+        let name = node.name.to_string_lossy();
+        let member = self.member_from_node(node, MemberStatus::Alive);
+        match self.members.get_mut(&name) {
+            None => {
+                let mut state = MemberState {
+                    member,
+                    status_ltime: 0,
+                    leave_time: None,
+                    coordinate: None,
+                    rtts: LatencyFilter::default(),
+                };
+                // Applied once: an intent only ever sets up a member that is new.
+                if let Some(intent) = self.recent_intents.remove(&name) {
+                    state.status_ltime = intent.ltime;
+                    if intent.kind == IntentKind::Leave {
+                        state.member.status = MemberStatus::Leaving;
+                    }
+                }
+                self.members.insert(state);
+            }
+            Some(m) => {
+                let failed_for = m.leave_time.map(|t| now.saturating_duration_since(t));
+                if m.member.status == MemberStatus::Failed
+                    && failed_for.is_some_and(|d| d < FLAP_TIMEOUT)
+                {
+                    self.counters.member_flaps += 1;
+                }
+                m.member = member;
+                m.leave_time = None;
+                self.departed.remove(&name);
+            }
+        }
+        self.counters.member_joins += 1;
+        let member = self.members.get(&name).expect("just added").member.clone();
+        self.emit(now, MemberEventType::Join, member);
+    }
+
+    fn notify_leave(&mut self, now: Instant, node: &Node) {
+        let name = node.name.to_string_lossy();
+        let Some(m) = self.members.get_mut(&name) else {
+            return;
+        };
+        // A leave intent makes it left; so does memberlist's own "left" (dead from itself) when
+        // the intent was lost: better than Go, which reports that node as failed.
+        let (status, kind) = match (m.member.status, node.state) {
+            (MemberStatus::Leaving, _) | (MemberStatus::Alive, NodeState::Left) => {
+                (MemberStatus::Left, MemberEventType::Leave)
+            }
+            (MemberStatus::Alive, _) => (MemberStatus::Failed, MemberEventType::Failed),
+            _ => return,
+        };
+        m.member.status = status;
+        m.leave_time = Some(now);
+        let member = m.member.clone();
+        self.departed.insert(name.clone());
+        if status == MemberStatus::Left {
+            self.counters.member_leaves += 1;
+        } else {
+            self.counters.member_failures += 1;
+        }
+        self.emit(now, kind, member);
+    }
+
+    fn notify_update(&mut self, now: Instant, node: &Node) {
+        let name = node.name.to_string_lossy();
+        let Some(status) = self.members.get(&name).map(|m| m.member.status) else {
+            return;
+        };
+        let member = self.member_from_node(node, status);
+        if let Some(m) = self.members.get_mut(&name) {
+            m.member = member.clone();
+        }
+        self.counters.member_updates += 1;
+        self.emit(now, MemberEventType::Update, member);
+    }
+
+    fn join_complete(&mut self, id: u64, contacted: usize, errors: Vec<String>) {
+        if self.rejoin.in_flight == Some(id) {
+            self.rejoin.in_flight = None;
+            if contacted == 0 {
+                self.rejoin.retry_after_failure = true;
+            } else {
+                self.rejoin.addrs.clear();
+            }
+            return;
+        }
+        if !self.user_joins.remove(&id) {
+            return;
+        }
+        self.ignore_old_events = false;
+        let result = if contacted > 0 {
+            // Tell the cluster we joined, ordered by our member clock.
+            let ltime = self.clock.time();
+            self.clock.witness(ltime);
+            let join = wire::Join {
+                ltime,
+                node: self.name.as_str().into(),
+            };
+            if let Some(me) = self.members.get_mut(&self.name) {
+                me.status_ltime = me.status_ltime.max(ltime);
+            }
+            self.broadcast_intent(Message::Join(join));
+            Ok(contacted)
+        } else {
+            Err(errors.join("; "))
+        };
+        self.completions.push_back(Completion::Join { id, result });
+    }
+}
