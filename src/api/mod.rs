@@ -23,10 +23,10 @@ pub use tuning::{Tuning, TuningError, KNOBS, MAX_COUNT, MAX_MS};
 // import these from here, never from `serf_proto` itself, so this list is the whole surface.
 pub use serf_proto::memberlist::{Profile, Seed, Stats as MemberlistStats, UnknownProfile};
 pub use serf_proto::serf::{
-    distance, read_keyring_file, Completion, Counters as SerfCounters, Event, KeyAggregate, KeyOp,
-    KeyringFileError, Member, MemberEventType, MemberStatus, QueryEvent, QueryParams, QueryUpdate,
-    SerfError, Tags, UserEvent, INTERNAL_PREFIX, PING_QUERY, PROTOCOL_VERSION_MAX,
-    PROTOCOL_VERSION_MIN,
+    distance, read_keyring_file, Completion, Counters as SerfCounters, Event, JoinFailed,
+    KeyAggregate, KeyOp, KeyringFileError, Member, MemberEventType, MemberStatus, QueryEvent,
+    QueryParams, QueryUpdate, SerfError, Tags, UserEvent, INTERNAL_PREFIX, PING_QUERY,
+    PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN,
 };
 /// HashiCorp's byte formats: the agent speaks the RPC protocol (`wire::rpc`) in go-msgpack.
 pub use serf_proto::wire;
@@ -57,13 +57,14 @@ pub enum Error {
     #[error("invalid encryption key: {0}")]
     Key(#[from] KeyError),
     #[error("failed to join any of the addresses: {0}")]
-    JoinFailed(String),
+    JoinFailed(JoinFailed),
     #[error("timed out waiting for {0}")]
     Timeout(&'static str),
     #[error("the node has shut down")]
     Stopped,
+    /// The protocol thread could not run the call (other than having stopped).
     #[error("internal error: {0}")]
-    Internal(String),
+    Runtime(RuntimeError),
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),
 }
@@ -72,7 +73,7 @@ impl From<RuntimeError> for Error {
     fn from(e: RuntimeError) -> Error {
         match e {
             RuntimeError::Stopped => Error::Stopped,
-            other => Error::Internal(other.to_string()),
+            other => Error::Runtime(other),
         }
     }
 }
@@ -131,9 +132,9 @@ impl Default for SizeLimits {
     /// HashiCorp's defaults: 512, 1024 and 1024 bytes.
     fn default() -> SizeLimits {
         SizeLimits {
-            user_event: 512,
-            query: 1024,
-            query_response: 1024,
+            user_event: core::DEFAULT_USER_EVENT_SIZE_LIMIT,
+            query: core::DEFAULT_QUERY_SIZE_LIMIT,
+            query_response: core::DEFAULT_QUERY_RESPONSE_SIZE_LIMIT,
         }
     }
 }
@@ -175,7 +176,7 @@ impl Options {
             profile: Profile::Lan,
             tags: Tags::new(),
             keys: Vec::new(),
-            protocol_version: 4,
+            protocol_version: core::DEFAULT_PROTOCOL_VERSION,
             event_queue_capacity: 1024,
             seed: None,
             keyring_file: None,
@@ -198,8 +199,8 @@ impl Options {
 struct Node {
     serf: core::Serf,
     events: EventSender<Event>,
-    join_waiters: HashMap<u64, Sender<Result<usize, String>>>,
-    leave_waiters: Vec<Sender<Result<(), String>>>,
+    join_waiters: HashMap<u64, Sender<Result<usize, JoinFailed>>>,
+    leave_waiters: Vec<Sender<()>>,
     query_waiters: HashMap<u64, EventSender<QueryUpdate>>,
     key_waiters: HashMap<u64, Sender<KeyAggregate>>,
     /// Appends snapshot records on its own thread, so disk I/O never blocks the protocol.
@@ -223,9 +224,9 @@ impl Node {
                         let _ = tx.send(result);
                     }
                 }
-                Completion::Leave { result } => {
+                Completion::Leave => {
                     for tx in self.leave_waiters.drain(..) {
-                        let _ = tx.send(result.clone());
+                        let _ = tx.send(());
                     }
                 }
                 Completion::Query { handle, update } => {
@@ -482,10 +483,8 @@ impl Serf {
                 node.leave_waiters.push(tx);
                 node.serf.leave(now)
             })??;
-        match rx.recv_timeout(self.leave_timeout) {
-            Ok(result) => result.map_err(Error::Internal),
-            Err(_) => Err(Error::Timeout("the leave")),
-        }
+        rx.recv_timeout(self.leave_timeout)
+            .map_err(|_| Error::Timeout("the leave"))
     }
 
     /// Announces that a failed member left; `prune` erases it from every member list.

@@ -96,7 +96,7 @@ impl From<Error> for Fail {
             Error::JoinFailed(_) => SERF_ERR_JOIN,
             Error::Timeout(_) => SERF_ERR_TIMEOUT,
             Error::Stopped => SERF_ERR_STOPPED,
-            Error::Internal(_) => SERF_ERR_INTERNAL,
+            Error::Runtime(_) => SERF_ERR_INTERNAL,
         };
         Fail::new(status, e.to_string())
     }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use serf::api::SizeLimits;
 use thiserror::Error;
 
 use super::duration;
@@ -95,9 +96,9 @@ impl Default for Config {
             rpc_auth: String::new(),
             protocol: 5,
             replay_on_join: false,
-            query_response_size_limit: 1024,
-            query_size_limit: 1024,
-            user_event_size_limit: 512,
+            query_response_size_limit: SizeLimits::default().query_response,
+            query_size_limit: SizeLimits::default().query,
+            user_event_size_limit: SizeLimits::default().user_event,
             start_join: Vec::new(),
             event_handlers: Vec::new(),
             profile: "lan".into(),

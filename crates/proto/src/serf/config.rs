@@ -60,6 +60,13 @@ pub struct Config {
     pub snapshot: Option<Replay>,
 }
 
+/// HashiCorp's library defaults (`serf.DefaultConfig`): the protocol version and the size
+/// limits of user events, queries and query responses, in bytes.
+pub const DEFAULT_PROTOCOL_VERSION: u8 = 4;
+pub const DEFAULT_USER_EVENT_SIZE_LIMIT: usize = 512;
+pub const DEFAULT_QUERY_SIZE_LIMIT: usize = 1024;
+pub const DEFAULT_QUERY_RESPONSE_SIZE_LIMIT: usize = 1024;
+
 /// Hard ceiling for user events (`UserEventSizeLimit` const in Go).
 pub const USER_EVENT_SIZE_CEILING: usize = 9 * 1024;
 
@@ -68,7 +75,7 @@ impl Config {
         Config {
             memberlist: memberlist::Config::new(profile, name, advertise),
             tags: Tags::new(),
-            protocol_version: 4,
+            protocol_version: DEFAULT_PROTOCOL_VERSION,
             broadcast_timeout: Duration::from_secs(5),
             leave_propagate_delay: Duration::from_secs(1),
             reap_interval: Duration::from_secs(15),
@@ -76,9 +83,9 @@ impl Config {
             reconnect_timeout: Duration::from_secs(24 * 3600),
             tombstone_timeout: Duration::from_secs(24 * 3600),
             recent_intent_timeout: Duration::from_secs(300),
-            user_event_size_limit: 512,
-            query_size_limit: 1024,
-            query_response_size_limit: 1024,
+            user_event_size_limit: DEFAULT_USER_EVENT_SIZE_LIMIT,
+            query_size_limit: DEFAULT_QUERY_SIZE_LIMIT,
+            query_response_size_limit: DEFAULT_QUERY_RESPONSE_SIZE_LIMIT,
             keyring_file: None,
             enable_name_conflict_resolution: true,
             coalesce_period: Duration::ZERO,

@@ -318,9 +318,7 @@ impl Serf {
             SerfStatus::Alive => {}
             SerfStatus::Leaving => return Err(SerfError::LeaveInProgress),
             SerfStatus::Left | SerfStatus::Shutdown => {
-                self.state
-                    .completions
-                    .push_back(Completion::Leave { result: Ok(()) });
+                self.state.completions.push_back(Completion::Leave);
                 return Ok(());
             }
         }
@@ -584,9 +582,7 @@ impl Serf {
                 Some(LeavePhase::Propagating { until }) if now >= until => {
                     self.state.leave = None;
                     self.state.status = SerfStatus::Left;
-                    self.state
-                        .completions
-                        .push_back(Completion::Leave { result: Ok(()) });
+                    self.state.completions.push_back(Completion::Leave);
                 }
                 _ => {}
             }

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::event::{Completion, MemberEventType};
+use super::event::{Completion, JoinFailed, MemberEventType};
 use super::member::MemberStatus;
 use super::state::{Action, IntentKind, MemberState, State, FLAP_TIMEOUT};
 use super::vivaldi::LatencyFilter;
@@ -296,7 +296,7 @@ impl Delegate for State {
             self.broadcast_intent(Message::Join(join));
             Ok(contacted)
         } else {
-            Err(errors.join("; "))
+            Err(JoinFailed { reasons: errors })
         };
         self.completions.push_back(Completion::Join { id, result });
     }

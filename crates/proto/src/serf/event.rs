@@ -65,26 +65,27 @@ pub enum Event {
     },
 }
 
+/// No address of a join answered; each one's reason as memberlist reported it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .reasons.join("; "))]
+pub struct JoinFailed {
+    pub reasons: Vec<String>,
+}
+
 /// The outcome of a command that completes later, by the handle the command returned.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Completion {
+    /// How many nodes a join contacted.
     Join {
         id: u64,
-        result: Result<usize, String>,
+        result: Result<usize, JoinFailed>,
     },
-    Leave {
-        result: Result<(), String>,
-    },
+    /// The leave intent has had its time to spread; the node gossips nothing new.
+    Leave,
     /// Progress of a query this node sent (`handle` is its Lamport time).
-    Query {
-        handle: u64,
-        update: QueryUpdate,
-    },
+    Query { handle: u64, update: QueryUpdate },
     /// A key operation finished (every node answered or the deadline passed).
-    Keys {
-        handle: u64,
-        result: KeyAggregate,
-    },
+    Keys { handle: u64, result: KeyAggregate },
 }
 
 /// What the user-event coalescer needs to know about a user event.

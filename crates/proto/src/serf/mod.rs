@@ -20,9 +20,13 @@ mod state;
 mod stats;
 mod vivaldi;
 
-pub use config::{Config, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, USER_EVENT_SIZE_CEILING};
+pub use config::{
+    Config, DEFAULT_PROTOCOL_VERSION, DEFAULT_QUERY_RESPONSE_SIZE_LIMIT, DEFAULT_QUERY_SIZE_LIMIT,
+    DEFAULT_USER_EVENT_SIZE_LIMIT, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN,
+    USER_EVENT_SIZE_CEILING,
+};
 pub use core::{Serf, SerfError};
-pub use event::{Completion, Event, MemberEventType, QueryEvent, UserEvent};
+pub use event::{Completion, Event, JoinFailed, MemberEventType, QueryEvent, UserEvent};
 pub use internal::{read_keyring_file, KeyOp, KeyringFileError, INTERNAL_PREFIX, PING_QUERY};
 pub use lamport::LamportClock;
 pub use member::{Member, MemberStatus, Tags};
