@@ -38,6 +38,26 @@ fn status_in(serf: &Serf, name: &str) -> Option<MemberStatus> {
         .map(|m| m.status)
 }
 
+/// How long after now `lib` and the reference agent `agent` take to mark `name` failed
+/// (within a minute each; panics if either does not).
+fn failure_seen_by(lib: &Serf, agent: &Agent, name: &str) -> (Duration, Duration) {
+    let t = Instant::now();
+    let (mut by_lib, mut by_ref) = (None, None);
+    wait_until(Duration::from_secs(60), || {
+        if by_lib.is_none() && status_in(lib, name) == Some(MemberStatus::Failed) {
+            by_lib = Some(t.elapsed());
+        }
+        if by_ref.is_none() && agent.status_of(name).as_deref() == Some("failed") {
+            by_ref = Some(t.elapsed());
+        }
+        by_lib.is_some() && by_ref.is_some()
+    });
+    match (by_lib, by_ref) {
+        (Some(by_lib), Some(by_ref)) => (by_lib, by_ref),
+        _ => panic!("{name} failure not detected: lib {by_lib:?} ref {by_ref:?}"),
+    }
+}
+
 fn tag_in(serf: &Serf, name: &str, key: &str) -> Option<String> {
     serf.members()
         .ok()?
@@ -138,40 +158,12 @@ fn mixed_cluster(release: Release) {
     );
 
     // kill -9 of a reference agent: detected by libserf and by the other reference agent.
-    let t = Instant::now();
     b.kill();
-    let (mut lib_saw, mut ref_saw) = (None, None);
-    wait_until(Duration::from_secs(60), || {
-        if lib_saw.is_none() && status_in(&lib, "ref-b") == Some(MemberStatus::Failed) {
-            lib_saw = Some(t.elapsed());
-        }
-        if ref_saw.is_none() && a.status_of("ref-b").as_deref() == Some("failed") {
-            ref_saw = Some(t.elapsed());
-        }
-        lib_saw.is_some() && ref_saw.is_some()
-    });
-    assert!(
-        lib_saw.is_some() && ref_saw.is_some(),
-        "ref-b failure not detected: lib {lib_saw:?} ref {ref_saw:?}"
-    );
+    let (lib_saw, ref_saw) = failure_seen_by(&lib, &a, "ref-b");
 
     // A libserf node dies without leaving: the reference agent marks it failed.
-    let t = Instant::now();
     lib2.shutdown().expect("shutdown");
-    let (mut by_lib, mut by_ref) = (None, None);
-    wait_until(Duration::from_secs(60), || {
-        if by_lib.is_none() && status_in(&lib, "lib-2") == Some(MemberStatus::Failed) {
-            by_lib = Some(t.elapsed());
-        }
-        if by_ref.is_none() && a.status_of("lib-2").as_deref() == Some("failed") {
-            by_ref = Some(t.elapsed());
-        }
-        by_lib.is_some() && by_ref.is_some()
-    });
-    assert!(
-        by_lib.is_some() && by_ref.is_some(),
-        "lib-2 failure not detected: lib {by_lib:?} ref {by_ref:?}"
-    );
+    let (by_lib, by_ref) = failure_seen_by(&lib, &a, "lib-2");
 
     // A graceful libserf leave shows as left.
     lib.leave().expect("leave");
@@ -190,13 +182,13 @@ fn mixed_cluster(release: Release) {
     );
     println!(
         "kill -9 ref-b -> failed: seen by lib-1 {} | by ref-a {}",
-        secs(lib_saw.unwrap_or_default()),
-        secs(ref_saw.unwrap_or_default())
+        secs(lib_saw),
+        secs(ref_saw)
     );
     println!(
         "crash of lib-2 -> failed: seen by lib-1 {} | by ref-a {}",
-        secs(by_lib.unwrap_or_default()),
-        secs(by_ref.unwrap_or_default())
+        secs(by_lib),
+        secs(by_ref)
     );
 }
 

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
 use super::log::{serf_drop_callback, serf_log_callback, Logger, SERF_LOG_DEBUG};
-use super::status::{bytes_arg, guard, handle_mut, out_arg, serf_status, str_arg, Fail};
+use super::status::{bytes_arg, guard, handle_mut, out_arg, release, serf_status, str_arg, Fail};
 use crate::api::Profile;
 use crate::api::{KeyringFileError, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN};
 use crate::api::{Options, DEFAULT_PORT, MAX_COUNT, MAX_MS};
@@ -127,13 +127,7 @@ fn hostname() -> String {
 /// no node uses it). Nodes created from it are unaffected. Do not use `cfg` afterwards.
 #[no_mangle]
 pub extern "C" fn serf_config_free(cfg: *mut serf_config_t) {
-    let _ = guard(|| {
-        if !cfg.is_null() {
-            // SAFETY: created by serf_config_new and, per the contract, freed once.
-            drop(unsafe { Box::from_raw(cfg) });
-        }
-        Ok(())
-    });
+    release(cfg)
 }
 
 /// Sets the node name (unique in the cluster; NUL-terminated UTF-8, copied). Errors:

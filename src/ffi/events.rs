@@ -10,7 +10,9 @@ use super::dispatcher::Dispatcher;
 use super::log::{serf_drop_callback, Sink};
 use super::members::serf_member_t;
 use super::node::{on_node, serf_t};
-use super::status::{bytes_arg, guard_value, handle, out_arg, serf_status, to_cstring, Fail};
+use super::status::{
+    bytes_arg, guard_value, handle, out_arg, release, serf_status, to_cstring, Fail,
+};
 use crate::api::{Event, MemberEventType};
 
 pub const SERF_EVENT_NONE: u32 = 0;
@@ -173,17 +175,24 @@ pub extern "C" fn serf_dropped_events(serf: *const serf_t) -> u64 {
 /// NULL is a no-op. Never free an event lent to a callback.
 #[no_mangle]
 pub extern "C" fn serf_event_free(event: *mut serf_event_t) {
-    guard_value((), || {
-        if !event.is_null() {
-            // SAFETY: from serf_poll_event/serf_try_event, freed once.
-            drop(unsafe { Box::from_raw(event) });
-        }
-    })
+    release(event)
 }
 
 fn ev<'a>(e: *const serf_event_t) -> Option<&'a serf_event_t> {
     // SAFETY: NULL or a live event (documented on every accessor).
     unsafe { e.as_ref() }
+}
+
+/// A string borrowed from the event when it is of one of `kinds`; NULL otherwise and for NULL.
+fn text_of(
+    event: *const serf_event_t,
+    kinds: &[u32],
+    text: impl FnOnce(&serf_event_t) -> &CString,
+) -> *const c_char {
+    guard_value(std::ptr::null(), || match ev(event) {
+        Some(e) if kinds.contains(&e.kind) => text(e).as_ptr(),
+        _ => std::ptr::null(),
+    })
 }
 
 /// The event's type, a `SERF_EVENT_*` value (`SERF_EVENT_NONE` for NULL).
@@ -235,10 +244,7 @@ pub extern "C" fn serf_event_member(
 /// The name of a user event or query, borrowed from the event; NULL for other events and NULL.
 #[no_mangle]
 pub extern "C" fn serf_event_name(event: *const serf_event_t) -> *const c_char {
-    guard_value(std::ptr::null(), || match ev(event) {
-        Some(e) if e.kind == SERF_EVENT_USER || e.kind == SERF_EVENT_QUERY => e.name.as_ptr(),
-        _ => std::ptr::null(),
-    })
+    text_of(event, &[SERF_EVENT_USER, SERF_EVENT_QUERY], |e| &e.name)
 }
 
 /// The payload of a user event or query: returns a pointer borrowed from the event and writes
@@ -282,10 +288,7 @@ pub extern "C" fn serf_event_query_id(event: *const serf_event_t) -> u32 {
 /// The name of the node that sent a query, borrowed from the event; NULL otherwise.
 #[no_mangle]
 pub extern "C" fn serf_event_query_source(event: *const serf_event_t) -> *const c_char {
-    guard_value(std::ptr::null(), || match ev(event) {
-        Some(e) if e.kind == SERF_EVENT_QUERY => e.source.as_ptr(),
-        _ => std::ptr::null(),
-    })
+    text_of(event, &[SERF_EVENT_QUERY], |e| &e.source)
 }
 
 /// Milliseconds left to answer a query (0 once its deadline passed, and for other events).
@@ -301,10 +304,7 @@ pub extern "C" fn serf_event_query_remaining_ms(event: *const serf_event_t) -> u
 /// Why the node stopped, for a shutdown event (borrowed from the event); NULL otherwise.
 #[no_mangle]
 pub extern "C" fn serf_event_shutdown_reason(event: *const serf_event_t) -> *const c_char {
-    guard_value(std::ptr::null(), || match ev(event) {
-        Some(e) if e.kind == SERF_EVENT_SHUTDOWN => e.name.as_ptr(),
-        _ => std::ptr::null(),
-    })
+    text_of(event, &[SERF_EVENT_SHUTDOWN], |e| &e.name)
 }
 
 /// Answers a query event (once, before its deadline) with `payload[0..len]` (copied; NULL allowed

@@ -6,7 +6,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
 use super::node::{on_node, serf_t};
-use super::status::{guard_value, out_arg, serf_status, str_arg, to_cstring, Fail};
+use super::status::{guard_value, out_arg, release, serf_status, str_arg, to_cstring, Fail};
 use crate::api::{KeyAggregate, KeyOp};
 
 /// Adds a key to every keyring (`serf keys -install`).
@@ -103,12 +103,7 @@ pub extern "C" fn serf_key_operation(
 /// Releases a key result; NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn serf_key_result_free(r: *mut serf_key_result_t) {
-    guard_value((), || {
-        if !r.is_null() {
-            // SAFETY: from serf_key_operation, freed once.
-            drop(unsafe { Box::from_raw(r) });
-        }
-    })
+    release(r)
 }
 
 fn res<'a>(r: *const serf_key_result_t) -> Option<&'a serf_key_result_t> {

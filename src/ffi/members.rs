@@ -3,7 +3,7 @@
 use std::ffi::{c_char, CString};
 
 use super::node::{on_node, serf_t};
-use super::status::{guard_value, out_arg, str_arg, to_cstring};
+use super::status::{guard_value, out_arg, release, serf_status, str_arg, to_cstring, Fail};
 use crate::api::{Member, MemberStatus};
 
 pub const SERF_MEMBER_NONE: u32 = 0;
@@ -63,23 +63,29 @@ pub struct serf_members_t {
     members: Vec<serf_member_t>,
 }
 
-/// Every member this node knows (itself included; failed and left ones until reaped), as a
-/// snapshot owned by the caller: free it with `serf_members_free`. Errors: SERF_ERR_NULL,
-/// SERF_ERR_STOPPED (after `serf_shutdown`; still works after `serf_leave`).
-#[no_mangle]
-pub extern "C" fn serf_members(
+/// Hands a sorted snapshot of `members` to the caller through `out`.
+fn hand_out(
     serf: *const serf_t,
+    function: &str,
     out: *mut *mut serf_members_t,
-) -> super::status::serf_status {
-    on_node(serf, "serf_members", |n| {
+    members: impl FnOnce(&serf_t) -> Result<Vec<Member>, Fail>,
+) -> serf_status {
+    on_node(serf, function, |n| {
         out_arg(out, "out")?;
-        let mut members: Vec<serf_member_t> =
-            n.serf.members()?.iter().map(serf_member_t::new).collect();
+        let mut members: Vec<serf_member_t> = members(n)?.iter().map(serf_member_t::new).collect();
         members.sort_by(|a, b| a.name.cmp(&b.name));
         // SAFETY: checked non-NULL.
         unsafe { *out = Box::into_raw(Box::new(serf_members_t { members })) };
         Ok(())
     })
+}
+
+/// Every member this node knows (itself included; failed and left ones until reaped), as a
+/// snapshot owned by the caller: free it with `serf_members_free`. Errors: SERF_ERR_NULL,
+/// SERF_ERR_STOPPED (after `serf_shutdown`; still works after `serf_leave`).
+#[no_mangle]
+pub extern "C" fn serf_members(serf: *const serf_t, out: *mut *mut serf_members_t) -> serf_status {
+    hand_out(serf, "serf_members", out, |n| Ok(n.serf.members()?))
 }
 
 /// This node as a member: a list holding just this node (`serf_members_get(list, 0)`), owned
@@ -89,25 +95,16 @@ pub extern "C" fn serf_members(
 pub extern "C" fn serf_local_member(
     serf: *const serf_t,
     out: *mut *mut serf_members_t,
-) -> super::status::serf_status {
-    on_node(serf, "serf_local_member", |n| {
-        out_arg(out, "out")?;
-        let members = vec![serf_member_t::new(&n.serf.local_member()?)];
-        // SAFETY: checked non-NULL.
-        unsafe { *out = Box::into_raw(Box::new(serf_members_t { members })) };
-        Ok(())
+) -> serf_status {
+    hand_out(serf, "serf_local_member", out, |n| {
+        Ok(vec![n.serf.local_member()?])
     })
 }
 
 /// Releases a member list and every `serf_member_t` borrowed from it. NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn serf_members_free(list: *mut serf_members_t) {
-    guard_value((), || {
-        if !list.is_null() {
-            // SAFETY: from serf_members, freed once.
-            drop(unsafe { Box::from_raw(list) });
-        }
-    })
+    release(list)
 }
 
 /// How many members the list holds (0 for NULL).

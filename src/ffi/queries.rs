@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use super::node::{on_node, serf_t};
 use super::status::{
-    bytes_arg, guard, guard_value, handle_mut, out_arg, serf_status, str_arg, to_cstring, Fail,
+    bytes_arg, guard, guard_value, handle_mut, out_arg, release, serf_status, str_arg, to_cstring,
+    Fail,
 };
 use crate::api::QueryResponse;
 use crate::api::{QueryParams, QueryUpdate};
@@ -62,12 +63,7 @@ pub extern "C" fn serf_query_params_new(out: *mut *mut serf_query_params_t) -> s
 /// Releases query parameters; NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn serf_query_params_free(params: *mut serf_query_params_t) {
-    guard_value((), || {
-        if !params.is_null() {
-            // SAFETY: from serf_query_params_new, freed once.
-            drop(unsafe { Box::from_raw(params) });
-        }
-    })
+    release(params)
 }
 
 fn params<'a>(p: *mut serf_query_params_t) -> Result<&'a mut serf_query_params_t, Fail> {
@@ -292,10 +288,5 @@ pub extern "C" fn serf_query_fd(q: *const serf_query_t) -> i32 {
 /// Releases a query handle (later answers are discarded). NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn serf_query_free(q: *mut serf_query_t) {
-    guard_value((), || {
-        if !q.is_null() {
-            // SAFETY: from serf_query, freed once.
-            drop(unsafe { Box::from_raw(q) });
-        }
-    })
+    release(q)
 }

@@ -152,6 +152,18 @@ pub(crate) fn guard_value<T>(fallback: T, body: impl FnOnce() -> T) -> T {
     })
 }
 
+/// Frees what a `serf_*_new`/`serf_*` call handed over as a `Box`: the body of every
+/// `serf_*_free` but `serf_free`. NULL is a no-op.
+pub(crate) fn release<T>(owned: *mut T) {
+    guard_value((), || {
+        if !owned.is_null() {
+            // SAFETY: the caller passes NULL or what this library boxed and handed out, and
+            // frees it once (the contract of every `serf_*_free`).
+            drop(unsafe { Box::from_raw(owned) });
+        }
+    })
+}
+
 /// Longest string argument accepted (names, addresses, tags, paths): 64 KiB.
 pub(crate) const MAX_STRING: usize = 64 * 1024;
 /// Largest byte argument accepted before the protocol's own limits are even checked: 1 MiB.

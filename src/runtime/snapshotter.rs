@@ -607,15 +607,20 @@ mod tests {
         }
     }
 
+    /// A writer at `path` that compacts once the file passes `min_compact_size` bytes.
+    fn compacting_writer(path: &Path, min_compact_size: u64) -> SnapshotWriter {
+        let options = WriterOptions {
+            min_compact_size,
+            ..WriterOptions::default()
+        };
+        SnapshotWriter::open_with(path, &Replay::default(), options).unwrap()
+    }
+
     #[test]
     fn compaction_keeps_the_state() {
         let dir = temp_dir("compact");
         let path = dir.join("snap");
-        let options = WriterOptions {
-            min_compact_size: 1024,
-            ..WriterOptions::default()
-        };
-        let w = SnapshotWriter::open_with(&path, &Replay::default(), options).unwrap();
+        let w = compacting_writer(&path, 1024);
         let mut expected = BTreeMap::new();
         for i in 0..2000u64 {
             let name = format!("node {}", i % 7);
@@ -659,11 +664,7 @@ mod tests {
     fn compacted_file_has_go_layout() {
         let dir = temp_dir("layout");
         let path = dir.join("snap");
-        let options = WriterOptions {
-            min_compact_size: 50,
-            ..WriterOptions::default()
-        };
-        let w = SnapshotWriter::open_with(&path, &Replay::default(), options).unwrap();
+        let w = compacting_writer(&path, 50);
         w.record(alive("b", "[::1]:2"));
         w.record(alive("a", "1.1.1.1:1"));
         w.record(Record::EventClock(3));
@@ -689,11 +690,7 @@ mod tests {
         let path = dir.join("snap");
         // A directory where the compacted file should go makes compaction fail.
         fs::create_dir(dir.join("snap.compact")).unwrap();
-        let options = WriterOptions {
-            min_compact_size: 40,
-            ..WriterOptions::default()
-        };
-        let w = SnapshotWriter::open_with(&path, &Replay::default(), options).unwrap();
+        let w = compacting_writer(&path, 40);
         for i in 1..=10 {
             w.record(Record::EventClock(i));
         }

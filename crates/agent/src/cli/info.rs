@@ -17,6 +17,7 @@ Options:
 pub const SYNOPSIS: &str = "Show the agent's statistics, for debugging";
 
 use super::json::Json;
+use super::or_report;
 use super::rpc::RpcFlags;
 use crate::flags::FlagSet;
 use serf::api::wire::rpc::StatsResponse;
@@ -31,12 +32,8 @@ pub fn run(args: &[String]) -> i32 {
     let Some(mut client) = rpc.connect() else {
         return 1;
     };
-    let stats = match client.stats() {
-        Ok(stats) => stats,
-        Err(e) => {
-            println!("Error querying agent: {e}");
-            return 1;
-        }
+    let Some(stats) = or_report(client.stats(), "Error querying agent") else {
+        return 1;
     };
     let output = match format.get().as_str() {
         "text" => text(&stats),

@@ -30,6 +30,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::columnize::columnize;
 use super::json::Json;
+use super::or_report;
 use super::rpc::RpcFlags;
 use crate::config::parse_tags;
 use crate::flags::FlagSet;
@@ -54,22 +55,17 @@ pub fn run(args: &[String]) -> i32 {
         println!("Deprecation warning: 'Role' has been replaced with 'Tags'");
         filters.push(format!("role={role}"));
     }
-    let tags = match parse_tags(&filters) {
-        Ok(tags) => tags,
-        Err(e) => {
-            println!("Error: {e}");
-            return 1;
-        }
+    let Some(tags) = or_report(parse_tags(&filters), "Error") else {
+        return 1;
     };
     let Some(mut client) = rpc.connect() else {
         return 1;
     };
-    let members = match client.members_filtered(tags, &status.get(), &name.get()) {
-        Ok(members) => members,
-        Err(e) => {
-            println!("Error retrieving members: {e}");
-            return 1;
-        }
+    let Some(members) = or_report(
+        client.members_filtered(tags, &status.get(), &name.get()),
+        "Error retrieving members",
+    ) else {
+        return 1;
     };
     let output = match format.get().as_str() {
         "text" => text(&members, detailed.get()),

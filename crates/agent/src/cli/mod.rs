@@ -237,6 +237,12 @@ fn restore_sigpipe() {
     }
 }
 
+/// The value of `result`, or `None` after printing `<prefix>: <error>` as HashiCorp's commands
+/// print a failed step.
+fn or_report<T, E: std::fmt::Display>(result: Result<T, E>, prefix: &str) -> Option<T> {
+    result.map_err(|e| println!("{prefix}: {e}")).ok()
+}
+
 /// The `name [payload]` arguments of `event` and `query`; prints HashiCorp's usage error (`what`
 /// is "An event" or "A query") and gives `None` when they are missing or too many.
 fn name_and_payload<'a>(

@@ -21,6 +21,7 @@ pub const SYNOPSIS: &str = "Follow the agent's log and events";
 
 use super::gofmt::event_lines;
 use super::interrupt::{Interrupt, POLL};
+use super::or_report;
 use super::rpc::RpcFlags;
 use crate::client::Record;
 use crate::flags::FlagSet;
@@ -36,19 +37,11 @@ pub fn run(args: &[String]) -> i32 {
     let Some(mut client) = rpc.connect() else {
         return 1;
     };
-    let events = match client.stream("*") {
-        Ok(handle) => handle,
-        Err(e) => {
-            println!("Error starting stream: {e}");
-            return 1;
-        }
+    let Some(events) = or_report(client.stream("*"), "Error starting stream") else {
+        return 1;
     };
-    let logs = match client.monitor(&level.get()) {
-        Ok(handle) => handle,
-        Err(e) => {
-            println!("Error starting monitor: {e}");
-            return 1;
-        }
+    let Some(logs) = or_report(client.monitor(&level.get()), "Error starting monitor") else {
+        return 1;
     };
     loop {
         if interrupt.fired() {

@@ -35,6 +35,7 @@ use std::time::Duration;
 
 use super::interrupt::{Interrupt, POLL};
 use super::json::Json;
+use super::or_report;
 use super::rpc::RpcFlags;
 use crate::client::Record;
 use crate::config::parse_tags;
@@ -55,12 +56,8 @@ pub fn run(args: &[String]) -> i32 {
     let Some(rest) = fs.parse(args) else {
         return 1;
     };
-    let tags = match parse_tags(&tag_filters.get()) {
-        Ok(tags) => tags,
-        Err(e) => {
-            println!("Error: {e}");
-            return 1;
-        }
+    let Some(tags) = or_report(parse_tags(&tag_filters.get()), "Error") else {
+        return 1;
     };
     let Some((name, payload)) = super::name_and_payload(&rest, "A query", HELP) else {
         return 1;

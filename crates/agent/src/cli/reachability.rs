@@ -22,6 +22,7 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 use super::interrupt::{Interrupt, POLL};
+use super::or_report;
 use super::rpc::RpcFlags;
 use crate::client::Record;
 use crate::flags::FlagSet;
@@ -58,12 +59,8 @@ pub fn run(args: &[String]) -> i32 {
     let Some(mut client) = rpc.connect() else {
         return 1;
     };
-    let members = match client.members() {
-        Ok(members) => members,
-        Err(e) => {
-            println!("Error getting members: {e}");
-            return 1;
-        }
+    let Some(members) = or_report(client.members(), "Error getting members") else {
+        return 1;
     };
     let live: BTreeSet<String> = members
         .iter()

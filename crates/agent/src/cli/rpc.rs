@@ -27,12 +27,7 @@ impl RpcFlags {
 
     /// Connects, or prints why not (as HashiCorp's commands do) and returns `None`.
     pub fn connect(&self) -> Option<RpcClient> {
-        match RpcClient::connect(&self.addr.get(), &self.auth.get()) {
-            Ok(client) => Some(client),
-            Err(e) => {
-                println!("Error connecting to Serf agent: {e}");
-                None
-            }
-        }
+        let client = RpcClient::connect(&self.addr.get(), &self.auth.get());
+        super::or_report(client, "Error connecting to Serf agent")
     }
 }

@@ -18,6 +18,7 @@ Options:
 
 pub const SYNOPSIS: &str = "Set or delete the agent's tags";
 
+use super::or_report;
 use super::rpc::RpcFlags;
 use crate::config::parse_tags;
 use crate::flags::FlagSet;
@@ -39,12 +40,8 @@ pub fn run(args: &[String]) -> i32 {
         return 1;
     };
     // Checked after connecting, in Go's order.
-    let tags = match parse_tags(&set) {
-        Ok(tags) => tags,
-        Err(e) => {
-            println!("Error: {e}");
-            return 1;
-        }
+    let Some(tags) = or_report(parse_tags(&set), "Error") else {
+        return 1;
     };
     match client.update_tags(tags, &delete) {
         Ok(()) => {

@@ -268,22 +268,36 @@ mod tests {
 
     #[test]
     fn lines_look_like_go_metrics_lines() {
-        assert_eq!(
-            line("serf-agent.serf.member.join", 1.0, LineType::Counter),
-            "serf-agent.serf.member.join:1.000000|c\n"
-        );
-        assert_eq!(
-            line("serf-agent.h.memberlist.health.score", 2.0, LineType::Gauge),
-            "serf-agent.h.memberlist.health.score:2.000000|g\n"
-        );
-        assert_eq!(
-            line("serf-agent.memberlist.gossip", 0.1234567, LineType::Sample),
-            "serf-agent.memberlist.gossip:0.123457|ms\n"
-        );
-        assert_eq!(
-            line("serf.events.a b:c|d", 1.0, LineType::Counter),
-            "serf.events.a_b_c_d:1.000000|c\n"
-        );
+        let cases = [
+            (
+                "serf-agent.serf.member.join",
+                1.0,
+                LineType::Counter,
+                "serf-agent.serf.member.join:1.000000|c\n",
+            ),
+            (
+                "serf-agent.h.memberlist.health.score",
+                2.0,
+                LineType::Gauge,
+                "serf-agent.h.memberlist.health.score:2.000000|g\n",
+            ),
+            (
+                "serf-agent.memberlist.gossip",
+                0.1234567,
+                LineType::Sample,
+                "serf-agent.memberlist.gossip:0.123457|ms\n",
+            ),
+            // Spaces, colons and pipes would break the line format.
+            (
+                "serf.events.a b:c|d",
+                1.0,
+                LineType::Counter,
+                "serf.events.a_b_c_d:1.000000|c\n",
+            ),
+        ];
+        for (name, value, kind, expected) in cases {
+            assert_eq!(line(name, value, kind), expected);
+        }
     }
 
     #[test]

@@ -514,20 +514,15 @@ impl Serf {
     /// delivered first.
     pub fn shutdown(&mut self) {
         self.state.status = SerfStatus::Shutdown;
-        let member = self
-            .state
-            .member_coalescer
-            .as_mut()
-            .map(|c| c.drain())
-            .unwrap_or_default();
-        let user = self
-            .state
-            .user_coalescer
-            .as_mut()
-            .map(|c| c.drain())
-            .unwrap_or_default();
-        self.state.events.extend(member);
-        self.state.events.extend(user.into_iter().map(Event::User));
+        let state = &mut self.state;
+        if let Some(members) = &mut state.member_coalescer {
+            state.events.extend(members.drain());
+        }
+        if let Some(users) = &mut state.user_coalescer {
+            state
+                .events
+                .extend(users.drain().into_iter().map(Event::User));
+        }
     }
 
     /// This node's network coordinate (`None` with coordinates disabled).
