@@ -11,9 +11,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::agents::{rpc_of, Cluster, Run};
 use crate::config::{Binaries, Config, Impl};
 use crate::netns::{Counter, NetNs};
-use crate::procfs::{cpu_ns_between, host_cpu, mean_mb, psi_total, thread_cpu_ns, udp_errors};
-
-pub(crate) type Cell = Result<f64, String>;
+use crate::procfs::{
+    cpu_ns_between, host_cpu, mean_mb, psi_total, thread_cpu_ns, udp_errors, Cell,
+};
 
 pub(crate) struct RunResult {
     pub(crate) imp: Impl,

@@ -4,8 +4,6 @@
 use std::collections::HashMap;
 use std::fs;
 
-use crate::measure::Cell;
-
 /// On-CPU nanoseconds of each thread of `pid` (first field of `/proc/<pid>/task/<tid>/schedstat`),
 /// keyed by thread id: nanosecond precision, where `stat`'s 10 ms ticks would round a quiet agent's
 /// few milliseconds per window to zero or one tick.
@@ -69,6 +67,9 @@ fn proc_kb(pid: u32, file: &str, key: &str) -> Option<u64> {
         .parse()
         .ok()
 }
+
+/// One figure of the report, or why it could not be measured.
+pub(crate) type Cell = Result<f64, String>;
 
 /// Mean over `pids` in MB, or why not every agent could be read.
 pub(crate) fn mean_mb(pids: &[u32], file: &str, key: &str) -> Cell {

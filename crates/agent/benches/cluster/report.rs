@@ -8,7 +8,8 @@ use std::thread;
 use std::time::Duration;
 
 use crate::config::{version_of, Binaries, Config, Impl};
-use crate::measure::{Cell, RunResult};
+use crate::measure::RunResult;
+use crate::procfs::Cell;
 
 fn fmt_cell(c: &Cell, digits: usize) -> String {
     match c {

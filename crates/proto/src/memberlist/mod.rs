@@ -7,6 +7,7 @@ mod config;
 mod core;
 mod delegate;
 mod gossip;
+mod inflight;
 pub mod machine;
 mod name_index;
 mod net;

@@ -13,6 +13,7 @@ use rand::Rng;
 use super::core::{millis, vsn_array, Memberlist, OutboundStream, Transmit};
 use super::delegate::Delegate;
 use super::gossip::Peer;
+use super::inflight::StreamPurpose;
 use super::node::Node;
 use crate::wire::memberlist::push_pull::PushPull;
 use crate::wire::memberlist::stream::{self, StreamMessage};
@@ -21,19 +22,6 @@ use crate::wire::memberlist::{
 };
 use crate::wire::msgpack::{Bytes, GoString};
 use crate::wire::DecodeError;
-
-/// Why we opened a stream, to know what to do with its reply.
-pub(super) enum StreamPurpose {
-    /// `started` times the exchange (`memberlist.pushPullNode`).
-    PushPull {
-        join: Option<u64>,
-        started: Instant,
-    },
-    TcpPing {
-        seq: u32,
-    },
-    User,
-}
 
 impl Memberlist {
     // -----------------------------------------------------------------------------------------

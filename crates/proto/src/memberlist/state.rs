@@ -15,40 +15,14 @@ use super::broadcast::Broadcast;
 use super::core::{millis, vsn_array, Memberlist};
 use super::delegate::Delegate;
 use super::gossip::Peer;
-use super::net::StreamPurpose;
+use super::inflight::{Probe, Relay, StreamPurpose, SuspicionTimer};
+
 use super::node::{ip_from_bytes, ip_to_bytes, Node};
 use super::suspicion::{suspicion_timeout, Suspicion};
 use crate::wire::memberlist::{
     compound, Ack, Alive, Dead, IndirectPing, Message, Nack, NodeState, Ping, Suspect,
 };
 use crate::wire::msgpack::{Bytes, GoString};
-
-/// The probe in flight (memberlist probes one node at a time).
-pub(super) struct Probe {
-    target: GoString,
-    pub(super) seq: u32,
-    sent: Instant,
-    /// End of the direct phase: no ack by then starts indirect probes.
-    pub(super) ack_deadline: Instant,
-    /// End of the whole probe (probe interval scaled by local health).
-    pub(super) deadline: Instant,
-    pub(super) indirect: bool,
-    expected_nacks: usize,
-    nacks: usize,
-}
-
-/// An indirect probe we run on someone else's behalf.
-pub(super) struct Relay {
-    requester: SocketAddr,
-    orig_seq: u32,
-    pub(super) nack_at: Option<Instant>,
-    pub(super) expires: Instant,
-}
-
-pub(super) struct SuspicionTimer {
-    pub(super) suspicion: Suspicion,
-    state_change: Instant,
-}
 
 impl Memberlist {
     // -----------------------------------------------------------------------------------------
