@@ -78,15 +78,7 @@ fn secs(d: Duration) -> String {
     format!("{:.2}s", d.as_secs_f64())
 }
 
-#[test]
-fn mixed_cluster_membership_tags_failure_and_leave() {
-    mixed_cluster(Release::Current);
-}
-
-#[test]
-fn mixed_cluster_membership_tags_failure_and_leave_with_serf_0_9() {
-    mixed_cluster(Release::Legacy);
-}
+reference::against_both_releases!(mixed_cluster: mixed_cluster_membership_tags_failure_and_leave, mixed_cluster_membership_tags_failure_and_leave_with_serf_0_9);
 
 fn mixed_cluster(release: Release) {
     let limit = Duration::from_secs(30);
@@ -192,15 +184,7 @@ fn mixed_cluster(release: Release) {
     );
 }
 
-#[test]
-fn encryption_must_match_to_form_a_cluster() {
-    encryption_must_match(Release::Current);
-}
-
-#[test]
-fn encryption_must_match_to_form_a_cluster_with_serf_0_9() {
-    encryption_must_match(Release::Legacy);
-}
+reference::against_both_releases!(encryption_must_match: encryption_must_match_to_form_a_cluster, encryption_must_match_to_form_a_cluster_with_serf_0_9);
 
 fn encryption_must_match(release: Release) {
     let a = Agent::start_release(release, "ref-enc", &[&format!("-encrypt={KEY_B64}")]);

@@ -66,15 +66,7 @@ fn expect_event(
     None
 }
 
-#[test]
-fn user_events_and_queries_cross_both_ways() {
-    events_and_queries(Release::Current);
-}
-
-#[test]
-fn user_events_and_queries_cross_both_ways_with_serf_0_9() {
-    events_and_queries(Release::Legacy);
-}
+reference::against_both_releases!(events_and_queries: user_events_and_queries_cross_both_ways, user_events_and_queries_cross_both_ways_with_serf_0_9);
 
 fn events_and_queries(release: Release) {
     let dir = Scratch::new(&format!("events-{release:?}"));
@@ -261,15 +253,7 @@ fn events_and_queries(release: Release) {
     lib.shutdown().expect("shutdown");
 }
 
-#[test]
-fn key_rotation_from_either_side() {
-    key_rotation(Release::Current);
-}
-
-#[test]
-fn key_rotation_from_either_side_with_serf_0_9() {
-    key_rotation(Release::Legacy);
-}
+reference::against_both_releases!(key_rotation: key_rotation_from_either_side, key_rotation_from_either_side_with_serf_0_9);
 
 fn key_rotation(release: Release) {
     let key1 = STANDARD.decode(KEY1).expect("key");

@@ -6,7 +6,9 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
 use super::node::{on_node, serf_t};
-use super::status::{guard_value, out_arg, release, serf_status, str_arg, to_cstring, Fail};
+use super::status::{
+    guard_value, out_arg, release, serf_status, str_arg, to_cstring, write_pair, Fail,
+};
 use crate::api::{KeyAggregate, KeyOp};
 
 /// Adds a key to every keyring (`serf keys -install`).
@@ -156,18 +158,8 @@ pub extern "C" fn serf_key_result_message_at(
     message: *mut *const c_char,
 ) -> bool {
     guard_value(false, || {
-        let Some((k, v)) = res(r).and_then(|r| r.messages.get(index)) else {
-            return false;
-        };
-        if node.is_null() || message.is_null() {
-            return false;
-        }
-        // SAFETY: checked non-NULL.
-        unsafe {
-            *node = k.as_ptr();
-            *message = v.as_ptr();
-        }
-        true
+        let pair = res(r).and_then(|r| r.messages.get(index));
+        write_pair(pair.map(|(k, v)| (k.as_ptr(), v.as_ptr())), node, message)
     })
 }
 
@@ -177,18 +169,8 @@ fn key_at(
     key: *mut *const c_char,
     count: *mut usize,
 ) -> bool {
-    let Some((k, n)) = list.and_then(|l| l.get(index)) else {
-        return false;
-    };
-    if key.is_null() || count.is_null() {
-        return false;
-    }
-    // SAFETY: checked non-NULL.
-    unsafe {
-        *key = k.as_ptr();
-        *count = *n;
-    }
-    true
+    let pair = list.and_then(|l| l.get(index));
+    write_pair(pair.map(|(k, n)| (k.as_ptr(), *n)), key, count)
 }
 
 /// For SERF_KEY_LIST: how many distinct keys were reported (0 otherwise and for NULL).

@@ -3,7 +3,9 @@
 use std::ffi::{c_char, CString};
 
 use super::node::{on_node, serf_t};
-use super::status::{guard_value, out_arg, release, serf_status, str_arg, to_cstring, Fail};
+use super::status::{
+    guard_value, out_arg, release, serf_status, str_arg, to_cstring, write_pair, Fail,
+};
 use crate::api::{Member, MemberStatus};
 
 pub const SERF_MEMBER_NONE: u32 = 0;
@@ -209,18 +211,8 @@ pub extern "C" fn serf_member_tag_at(
     value: *mut *const c_char,
 ) -> bool {
     guard_value(false, || {
-        let Some((k, v)) = member(m).and_then(|m| m.tags.get(index)) else {
-            return false;
-        };
-        if key.is_null() || value.is_null() {
-            return false;
-        }
-        // SAFETY: checked non-NULL.
-        unsafe {
-            *key = k.as_ptr();
-            *value = v.as_ptr();
-        }
-        true
+        let tag = member(m).and_then(|m| m.tags.get(index));
+        write_pair(tag.map(|(k, v)| (k.as_ptr(), v.as_ptr())), key, value)
     })
 }
 

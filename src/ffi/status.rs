@@ -164,6 +164,24 @@ pub(crate) fn release<T>(owned: *mut T) {
     })
 }
 
+/// Writes `pair` to `*first` and `*second`: the body of every `serf_*_at` accessor. False,
+/// writing nothing, when there is no pair (NULL handle, index out of range) or an out-pointer
+/// is NULL.
+pub(crate) fn write_pair<A, B>(pair: Option<(A, B)>, first: *mut A, second: *mut B) -> bool {
+    let Some((a, b)) = pair else {
+        return false;
+    };
+    if first.is_null() || second.is_null() {
+        return false;
+    }
+    // SAFETY: checked non-NULL; the caller passes pointers writable for one value each.
+    unsafe {
+        *first = a;
+        *second = b;
+    }
+    true
+}
+
 /// Longest string argument accepted (names, addresses, tags, paths): 64 KiB.
 pub(crate) const MAX_STRING: usize = 64 * 1024;
 /// Largest byte argument accepted before the protocol's own limits are even checked: 1 MiB.

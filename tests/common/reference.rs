@@ -13,6 +13,25 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// Two tests from one scenario `fn(Release)`: `$current` against serf v0.11.0 and `$legacy`
+/// against v0.9.8.
+#[allow(unused_macros)]
+macro_rules! against_both_releases {
+    ($scenario:ident: $current:ident, $legacy:ident) => {
+        #[test]
+        fn $current() {
+            $scenario(reference::Release::Current);
+        }
+
+        #[test]
+        fn $legacy() {
+            $scenario(reference::Release::Legacy);
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use against_both_releases;
+
 /// A HashiCorp serf release that the interop tests run against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Release {
