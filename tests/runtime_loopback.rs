@@ -7,6 +7,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serf::runtime::{bind, Runtime, RuntimeError, RuntimeHandle};
+use serf_proto::log::LogLine;
 use serf_proto::memberlist::machine::{Machine, MemberlistNode, StreamStatus};
 use serf_proto::memberlist::{Config, Delegate, Memberlist, OutboundStream, Profile, Transmit};
 use serf_proto::telemetry::Reading;
@@ -384,8 +385,9 @@ impl Machine for StreamRecorder {
     fn poll_timeout(&self) -> Option<Instant> {
         None
     }
-    /// A recorder has no counters of its own.
+    /// A recorder has no counters or log lines of its own.
     fn read_telemetry(&mut self, _: &mut dyn FnMut(Reading)) {}
+    fn read_log(&mut self, _: &mut dyn FnMut(LogLine)) {}
 }
 
 #[test]

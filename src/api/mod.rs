@@ -21,6 +21,8 @@ pub use tuning::{Tuning, TuningError, KNOBS, MAX_COUNT, MAX_MS};
 
 // The door: what the faces (the C ABI, the agent, examples) take from the protocol crate. They
 // import these from here, never from `serf_proto` itself, so this list is the whole surface.
+pub use crate::runtime::LogSink;
+pub use serf_proto::log::{Level as LogLevel, LogLine};
 pub use serf_proto::memberlist::{Profile, Seed, Stats as MemberlistStats, UnknownProfile};
 pub use serf_proto::serf::{
     distance, read_keyring_file, Completion, Counters as SerfCounters, Event, JoinFailed,
@@ -104,6 +106,9 @@ pub struct Options {
     /// User-event coalescing window and quiet period (both non-zero to enable).
     pub user_coalesce: Option<(Duration, Duration)>,
     pub disable_coordinates: bool,
+    /// Where HashiCorp's `serf:`/`memberlist:` log lines go, from which level; `None` keeps
+    /// none (and costs nothing).
+    pub log: Option<LogSink>,
     /// HashiCorp's snapshot file: restores the clocks and rejoins remembered members at start.
     pub snapshot_path: Option<std::path::PathBuf>,
     /// Ignore a recorded leave in the snapshot and rejoin anyway.
@@ -183,6 +188,7 @@ impl Options {
             coalesce: None,
             user_coalesce: None,
             disable_coordinates: false,
+            log: None,
             snapshot_path: None,
             rejoin_after_leave: false,
             label: String::new(),
@@ -292,6 +298,10 @@ impl Machine for Node {
         self.serf.gossip_rounds()
     }
 
+    fn read_log(&mut self, out: &mut dyn FnMut(LogLine)) {
+        self.serf.read_log(out);
+    }
+
     fn read_telemetry(&mut self, out: &mut dyn FnMut(Reading)) {
         self.serf.read_telemetry(out);
     }
@@ -309,6 +319,20 @@ pub struct Serf {
 }
 
 impl Serf {
+    /// Runs `f` on the protocol thread and waits for its result. What `f` made the core
+    /// deliver (its own user events, completions) reaches the queues before the call returns,
+    /// without waiting for the next packet or timer.
+    fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Node, Instant) -> R + Send + 'static,
+    ) -> Result<R, RuntimeError> {
+        self.runtime.run(move |node, now| {
+            let result = f(node, now);
+            node.deliver();
+            result
+        })
+    }
+
     /// Binds the sockets and starts the node.
     pub fn create(options: Options) -> Result<Serf, Error> {
         let sockets = runtime::bind(options.bind).map_err(|source| Error::Bind {
@@ -327,6 +351,7 @@ impl Serf {
         config.protocol_version = options.protocol_version;
         config.keyring_file = options.keyring_file;
         config.disable_coordinates = options.disable_coordinates;
+        config.memberlist.log_level = options.log.as_ref().map(|sink| sink.level);
         config.memberlist.wire.label = options.label.into_bytes();
         config.memberlist.wire.compression = options.compression;
         config.enable_name_conflict_resolution = options.name_conflict_resolution;
@@ -375,7 +400,13 @@ impl Serf {
             snapshot,
         };
         node.deliver();
-        let runtime = Runtime::spawn(sockets, node, &options.name).map_err(Error::Io)?;
+        let settings = Runtime {
+            log: options.log,
+            ..Runtime::default()
+        };
+        let runtime = settings
+            .start(sockets, node, &options.name)
+            .map_err(Error::Io)?;
         Ok(Serf {
             runtime,
             events,
@@ -403,15 +434,13 @@ impl Serf {
             .collect::<Result<Vec<_>, _>>()?;
         let addrs: Vec<SocketAddr> = addrs.into_iter().flatten().collect();
         let (tx, rx) = bounded(1);
-        let started = self
-            .runtime
-            .run(move |node, now| -> Result<bool, SerfError> {
-                let id = node.serf.join(now, &addrs, ignore_old)?;
-                if let Some(id) = id {
-                    node.join_waiters.insert(id, tx);
-                }
-                Ok(id.is_some())
-            })??;
+        let started = self.call(move |node, now| -> Result<bool, SerfError> {
+            let id = node.serf.join(now, &addrs, ignore_old)?;
+            if let Some(id) = id {
+                node.join_waiters.insert(id, tx);
+            }
+            Ok(id.is_some())
+        })??;
         if !started {
             return Ok(0);
         }
@@ -424,16 +453,16 @@ impl Serf {
 
     /// Every known member, self included, failed and left ones until reaped.
     pub fn members(&self) -> Result<Vec<Member>, Error> {
-        Ok(self.runtime.run(|node, _| node.serf.members())?)
+        Ok(self.call(|node, _| node.serf.members())?)
     }
 
     pub fn local_member(&self) -> Result<Member, Error> {
-        Ok(self.runtime.run(|node, _| node.serf.local_member())?)
+        Ok(self.call(|node, _| node.serf.local_member())?)
     }
 
     /// Edits the local tags atomically (on the protocol thread) and gossips the result.
     pub fn update_tags(&self, edit: impl FnOnce(&mut Tags) + Send + 'static) -> Result<(), Error> {
-        Ok(self.runtime.run(move |node, now| {
+        Ok(self.call(move |node, now| {
             let mut tags = node.serf.tags().clone();
             edit(&mut tags);
             node.serf.set_tags(now, tags)
@@ -442,7 +471,7 @@ impl Serf {
 
     /// The node's counters right now.
     pub fn stats(&self) -> Result<Stats, Error> {
-        let mut stats = self.runtime.run(|n, _| {
+        let mut stats = self.call(|n, _| {
             let members = n.serf.members();
             let count = |s: MemberStatus| members.iter().filter(|m| m.status == s).count();
             Stats {
@@ -469,20 +498,17 @@ impl Serf {
 
     /// Replaces the local tags and gossips them.
     pub fn set_tags(&self, tags: Tags) -> Result<(), Error> {
-        Ok(self
-            .runtime
-            .run(move |node, now| node.serf.set_tags(now, tags))??)
+        Ok(self.call(move |node, now| node.serf.set_tags(now, tags))??)
     }
 
     /// Leaves gracefully: announces it, waits for the announcement to spread, then stops
     /// gossiping. The node stays up (answering nothing new) until [`shutdown`](Self::shutdown).
     pub fn leave(&self) -> Result<(), Error> {
         let (tx, rx) = bounded(1);
-        self.runtime
-            .run(move |node, now| -> Result<(), SerfError> {
-                node.leave_waiters.push(tx);
-                node.serf.leave(now)
-            })??;
+        self.call(move |node, now| -> Result<(), SerfError> {
+            node.leave_waiters.push(tx);
+            node.serf.leave(now)
+        })??;
         rx.recv_timeout(self.leave_timeout)
             .map_err(|_| Error::Timeout("the leave"))
     }
@@ -490,17 +516,13 @@ impl Serf {
     /// Announces that a failed member left; `prune` erases it from every member list.
     pub fn force_leave(&self, node: &str, prune: bool) -> Result<(), Error> {
         let node = node.to_string();
-        Ok(self
-            .runtime
-            .run(move |n, now| n.serf.force_leave(now, &node, prune))??)
+        Ok(self.call(move |n, now| n.serf.force_leave(now, &node, prune))??)
     }
 
     /// Sends a user event to every member (this node included).
     pub fn user_event(&self, name: &str, payload: &[u8], coalesce: bool) -> Result<(), Error> {
         let (name, payload) = (name.to_string(), payload.to_vec());
-        Ok(self
-            .runtime
-            .run(move |n, now| n.serf.user_event(now, &name, &payload, coalesce))??)
+        Ok(self.call(move |n, now| n.serf.user_event(now, &name, &payload, coalesce))??)
     }
 
     /// Sends a query; the returned handle yields acks and responses as they arrive and ends
@@ -513,17 +535,15 @@ impl Serf {
     ) -> Result<QueryResponse, Error> {
         let (name, payload) = (name.to_string(), payload.to_vec());
         let (tx, rx) = unbounded_queue()?;
-        let deadline = self
-            .runtime
-            .run(move |n, now| -> Result<Instant, SerfError> {
-                let timeout = params.timeout.unwrap_or_else(|| {
-                    let alive = n.serf.memberlist().num_alive();
-                    core::default_timeout(n.serf.memberlist().config().gossip_interval, alive)
-                });
-                let handle = n.serf.query(now, &name, &payload, &params)?;
-                n.query_waiters.insert(handle, tx);
-                Ok(now + timeout)
-            })??;
+        let deadline = self.call(move |n, now| -> Result<Instant, SerfError> {
+            let timeout = params.timeout.unwrap_or_else(|| {
+                let alive = n.serf.memberlist().num_alive();
+                core::default_timeout(n.serf.memberlist().config().gossip_interval, alive)
+            });
+            let handle = n.serf.query(now, &name, &payload, &params)?;
+            n.query_waiters.insert(handle, tx);
+            Ok(now + timeout)
+        })??;
         Ok(QueryResponse {
             updates: rx,
             deadline,
@@ -534,9 +554,7 @@ impl Serf {
     /// Answers a query event (once, before its deadline).
     pub fn respond(&self, ltime: u64, id: u32, payload: &[u8]) -> Result<(), Error> {
         let payload = payload.to_vec();
-        Ok(self
-            .runtime
-            .run(move |n, now| n.serf.respond(now, ltime, id, &payload))??)
+        Ok(self.call(move |n, now| n.serf.respond(now, ltime, id, &payload))??)
     }
 
     /// Runs a key operation on every member and waits for the aggregate result. `key` is the
@@ -544,31 +562,27 @@ impl Serf {
     pub fn key_operation(&self, op: KeyOp, key: &[u8]) -> Result<KeyAggregate, Error> {
         let key = key.to_vec();
         let (tx, rx) = bounded(1);
-        let timeout = self
-            .runtime
-            .run(move |n, now| -> Result<Duration, SerfError> {
-                let alive = n.serf.memberlist().num_alive();
-                let timeout =
-                    core::default_timeout(n.serf.memberlist().config().gossip_interval, alive);
-                let handle = n.serf.key_operation(now, op, &key)?;
-                n.key_waiters.insert(handle, tx);
-                Ok(timeout)
-            })??;
+        let timeout = self.call(move |n, now| -> Result<Duration, SerfError> {
+            let alive = n.serf.memberlist().num_alive();
+            let timeout =
+                core::default_timeout(n.serf.memberlist().config().gossip_interval, alive);
+            let handle = n.serf.key_operation(now, op, &key)?;
+            n.key_waiters.insert(handle, tx);
+            Ok(timeout)
+        })??;
         rx.recv_timeout(timeout + Duration::from_secs(1))
             .map_err(|_| Error::Timeout("the key operation"))
     }
 
     /// This node's network coordinate (`None` with coordinates disabled).
     pub fn coordinate(&self) -> Result<Option<Coordinate>, Error> {
-        Ok(self.runtime.run(|n, _| n.serf.coordinate())?)
+        Ok(self.call(|n, _| n.serf.coordinate())?)
     }
 
     /// The last coordinate this node learned for `node` (by probing it), or its own.
     pub fn cached_coordinate(&self, node: &str) -> Result<Option<Coordinate>, Error> {
         let node = node.to_string();
-        Ok(self
-            .runtime
-            .run(move |n, _| n.serf.cached_coordinate(&node))?)
+        Ok(self.call(move |n, _| n.serf.cached_coordinate(&node))?)
     }
 
     /// Estimated round-trip time between two members from their coordinates, when both are
@@ -606,12 +620,15 @@ impl Serf {
 
     /// Stops the node without leaving (peers will see it fail) and closes its sockets.
     pub fn shutdown(self) -> Result<(), Error> {
-        Ok(self.runtime.shutdown()?)
+        self.close()
     }
 
     /// [`shutdown`](Self::shutdown) without consuming the handle: later calls return
     /// [`Error::Stopped`], queued events stay readable. Idempotent.
     pub fn close(&self) -> Result<(), Error> {
+        // The core's own shutdown first (Go's `Serf.Shutdown`): coalesced events still pending
+        // are delivered, and a node that did not leave says so in its log.
+        let _ = self.call(|node, _| node.serf.shutdown());
         Ok(self.runtime.close()?)
     }
 

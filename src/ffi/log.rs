@@ -6,6 +6,9 @@
 
 use std::ffi::{c_char, c_void};
 use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crate::api::{LogLevel, LogLine, LogSink};
 
 use super::status::to_cstring;
 
@@ -96,4 +99,41 @@ impl Logger {
             unsafe { (sink.call)(sink.ctx, level, text.as_ptr()) };
         }
     }
+}
+
+/// Lines waiting for the relay thread; later ones are dropped while it is behind.
+const RELAY_BACKLOG: usize = 4096;
+
+/// HashiCorp's `serf:`/`memberlist:` lines of a node, handed to the C callback on a thread of
+/// their own (`serf-log`), so that a slow callback never stalls the protocol thread. `None`
+/// without a callback. The thread ends once the node's runtime drops the sink.
+pub(crate) fn relay(logger: &Logger) -> Option<(LogSink, JoinHandle<()>)> {
+    let level = match logger.level {
+        _ if logger.sink.is_none() => return None,
+        SERF_LOG_ERROR => LogLevel::Error,
+        SERF_LOG_WARN => LogLevel::Warn,
+        SERF_LOG_INFO => LogLevel::Info,
+        SERF_LOG_DEBUG => LogLevel::Debug,
+        _ => return None,
+    };
+    let (tx, rx) = crossbeam_channel::bounded::<LogLine>(RELAY_BACKLOG);
+    let logger = logger.clone();
+    let thread = std::thread::Builder::new()
+        .name("serf-log".to_string())
+        .spawn(move || {
+            for line in rx {
+                let level = match line.level {
+                    LogLevel::Error => SERF_LOG_ERROR,
+                    LogLevel::Warn => SERF_LOG_WARN,
+                    LogLevel::Info => SERF_LOG_INFO,
+                    LogLevel::Debug => SERF_LOG_DEBUG,
+                };
+                logger.log(level, || line.text);
+            }
+        })
+        .ok()?;
+    let write = Arc::new(move |line: &LogLine| {
+        let _ = tx.try_send(line.clone());
+    });
+    Some((LogSink { level, write }, thread))
 }

@@ -3,6 +3,7 @@
 use std::ffi::c_char;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 use super::config::{read_keyring_file, serf_config_t};
 use super::dispatcher::Dispatcher;
@@ -20,6 +21,8 @@ pub struct serf_t {
     pub(crate) dropped_seen: AtomicU64,
     /// Set once `serf_leave` succeeded: calls that would gossip something new are refused.
     pub(crate) left: AtomicBool,
+    /// The thread handing the protocol's log lines to the callback (see `log::relay`).
+    pub(crate) log_relay: Option<JoinHandle<()>>,
 }
 
 impl serf_t {
@@ -100,6 +103,8 @@ pub extern "C" fn serf_create(cfg: *const serf_config_t, out: *mut *mut serf_t) 
             options.keyring_file = Some(path.clone());
         }
         let logger = cfg.logger.clone();
+        let relay = super::log::relay(&logger);
+        options.log = relay.as_ref().map(|(sink, _)| sink.clone());
         let serf = Serf::create(options).map_err(|e| {
             let fail = Fail::from(e);
             logger.log(super::log::SERF_LOG_ERROR, || {
@@ -116,6 +121,7 @@ pub extern "C" fn serf_create(cfg: *const serf_config_t, out: *mut *mut serf_t) 
             dispatcher: Mutex::new(None),
             dropped_seen: AtomicU64::new(0),
             left: AtomicBool::new(false),
+            log_relay: relay.map(|(_, thread)| thread),
         });
         // SAFETY: checked non-NULL.
         unsafe { *out = Box::into_raw(node) };
@@ -226,6 +232,11 @@ pub extern "C" fn serf_free(serf: *mut serf_t) {
         let node = unsafe { Box::from_raw(serf) };
         let _ = node.serf.close();
         super::dispatcher::stop(&node.dispatcher);
+        let mut node = node;
+        if let Some(relay) = node.log_relay.take() {
+            // The runtime is closed, so the relay has its last lines and ends.
+            let _ = relay.join();
+        }
         node.logger.log(SERF_LOG_DEBUG, || {
             format!("node {} released", node.serf.name())
         });

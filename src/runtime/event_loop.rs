@@ -16,6 +16,7 @@ use super::conn::{Conn, Inbound, Outbound, ReadCtx, Step};
 use super::metrics_export::MetricsExporter;
 use super::settings::Runtime;
 use super::stats::{bump, Counters};
+use serf_proto::log::{Level, LogLine};
 use serf_proto::memberlist::machine::Machine;
 use serf_proto::memberlist::OutboundStream;
 
@@ -95,6 +96,7 @@ impl<M: Machine> EventLoop<M> {
         // first read of its telemetry also makes it keep samples from now on.
         self.flush();
         self.metrics.export(&mut self.machine);
+        self.write_log();
         loop {
             let timeout = if self.udp_backlog || self.accept_backlog {
                 Some(Duration::ZERO)
@@ -126,10 +128,30 @@ impl<M: Machine> EventLoop<M> {
                 self.accept();
             }
             if !self.run_commands() {
+                // What the last commands logged (a shutdown says so) still goes out.
+                self.write_log();
                 return;
             }
             self.expire();
             self.metrics.export(&mut self.machine);
+            self.write_log();
+        }
+    }
+
+    /// Hands the lines the machine logged this turn to the sink, if any.
+    fn write_log(&mut self) {
+        if let Some(sink) = &self.options.log {
+            self.machine.read_log(&mut |line| (sink.write)(&line));
+        }
+    }
+
+    /// Writes a line of the runtime's own, formatted only when the sink wants its level.
+    fn log(&self, level: Level, text: impl FnOnce() -> String) {
+        if let Some(sink) = self.options.log.as_ref().filter(|s| level >= s.level) {
+            (sink.write)(&LogLine {
+                level,
+                text: text(),
+            });
         }
     }
 
@@ -210,8 +232,11 @@ impl<M: Machine> EventLoop<M> {
     fn accept(&mut self) {
         for _ in 0..BATCH {
             match self.listener.accept() {
-                Ok((mut stream, _peer)) => {
+                Ok((mut stream, peer)) => {
                     bump(&self.stats.streams_in);
+                    self.log(Level::Debug, || {
+                        format!("memberlist: Stream connection from={peer}")
+                    });
                     metrics::counter!("memberlist.tcp.accept").increment(1);
                     if self.inbound >= self.options.max_inbound_streams {
                         // Too many requests in progress: closed (dropped) unread, as Go closes

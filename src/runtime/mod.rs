@@ -20,6 +20,6 @@ mod stats;
 pub(crate) use handle::panic_message;
 pub use handle::{RuntimeError, RuntimeHandle};
 pub use metrics_export::MetricsExporter;
-pub use settings::Runtime;
+pub use settings::{LogSink, Runtime};
 pub use sockets::{bind, Sockets};
 pub use stats::RuntimeStats;

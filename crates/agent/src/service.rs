@@ -15,14 +15,14 @@ use base64::Engine;
 use thiserror::Error;
 
 use super::config::{addr_parts, Config};
-use super::log::Logger;
+use super::log::{Level, Logger};
 use serf::api::wire::serf::Coordinate;
 use serf::api::{self, Options, SizeLimits, Tuning};
 use serf::api::{
     read_keyring_file, Event, KeyAggregate, KeyOp, Member, QueryParams, Tags, INTERNAL_PREFIX,
     PING_QUERY, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN,
 };
-use serf::api::{Profile, UnknownProfile};
+use serf::api::{LogLevel, LogLine, LogSink, Profile, UnknownProfile};
 
 /// How many events may wait between serf and the agent's dispatcher. HashiCorp's agent uses a
 /// channel of 64 that blocks serf when full; the dispatcher here never blocks, so a larger
@@ -544,6 +544,7 @@ fn options_from(config: &Config, logger: &Logger) -> Result<Options, AgentError>
         query: config.query_size_limit,
         query_response: config.query_response_size_limit,
     };
+    options.log = Some(library_log(logger));
     options.tuning = Tuning {
         reconnect_interval: config.reconnect_interval,
         reconnect_timeout: config.reconnect_timeout,
@@ -552,6 +553,24 @@ fn options_from(config: &Config, logger: &Logger) -> Result<Options, AgentError>
         ..Tuning::default()
     };
     Ok(options)
+}
+
+/// The library's `serf:`/`memberlist:` lines into the agent's log, every level: the log filters
+/// per sink and per `monitor`, as HashiCorp's agent does with its library's lines.
+fn library_log(logger: &Logger) -> LogSink {
+    let logger = logger.clone();
+    LogSink {
+        level: LogLevel::Debug,
+        write: Arc::new(move |line: &LogLine| {
+            let level = match line.level {
+                LogLevel::Debug => Level::Debug,
+                LogLevel::Info => Level::Info,
+                LogLevel::Warn => Level::Warn,
+                LogLevel::Error => Level::Err,
+            };
+            logger.log(level, &line.text);
+        }),
+    }
 }
 
 /// The tags file: a JSON object; a missing file means no tags yet.

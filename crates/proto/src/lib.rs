@@ -6,6 +6,7 @@
 //! bytes and entropy come in through arguments, so the crate's dependencies can do no I/O either
 //! (the workspace's `ARCHITECTURE.md` explains the floors).
 
+pub mod log;
 pub mod memberlist;
 pub mod serf;
 pub mod sim;

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::log::Level;
 use crate::wire::memberlist::WireOptions;
 use crate::wire::msgpack::GoString;
 
@@ -71,6 +72,9 @@ pub struct Config {
     pub wire: WireOptions,
     /// Most push/pull exchanges served at once (`maxPushPullRequests`).
     pub max_push_pulls: usize,
+    /// The least severe log line the cores keep (memberlist's and serf's); `None` keeps none,
+    /// for a runner that reads no lines (see [`crate::log`]).
+    pub log_level: Option<Level>,
 }
 
 impl Config {
@@ -98,6 +102,7 @@ impl Config {
             delegate_protocol: [0, 0, 0],
             wire: WireOptions::default(),
             max_push_pulls: 128,
+            log_level: None,
         };
         match profile {
             Profile::Lan => {}

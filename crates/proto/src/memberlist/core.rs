@@ -11,6 +11,7 @@
 //! seams of Go's sources: the failure detector and membership state in `state` (`state.go`),
 //! packets, streams and push/pull in `net` (`net.go`), and gossip rounds in `gossip`.
 
+use crate::log::Log;
 use crate::telemetry::{Reading, Samples, Total};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -149,6 +150,8 @@ pub struct Memberlist {
     pub(super) outbound: VecDeque<OutboundStream>,
     pub(super) stats: Stats,
     pub(super) samples: Samples,
+    /// HashiCorp's `memberlist:` log lines (see [`crate::log`]).
+    pub(crate) log: Log,
     /// AES-GCM nonces: a ChaCha stream keyed from the OS (see [`Seed::nonces`]).
     pub(super) nonces: StdRng,
 }
@@ -201,7 +204,9 @@ impl Memberlist {
             stats: Stats::default(),
             samples: Samples::default(),
             nonces: StdRng::from_seed(seed.nonces),
+            log: Log::default(),
         };
+        m.log.set_threshold(m.config.log_level);
         let incarnation = m.next_incarnation();
         let alive = m.own_alive(incarnation, meta);
         m.alive_node(now, &alive, None, true, d);
@@ -381,7 +386,8 @@ impl Memberlist {
             },
         );
         for &addr in addrs {
-            self.open_push_pull(now, addr, Some(id), d);
+            // Joined by address: Go logs the empty name.
+            self.open_push_pull(now, addr, "", Some(id), d);
         }
         id
     }

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use super::core::{Memberlist, OutboundStream, Transmit};
 use super::delegate::Delegate;
+use crate::log::LogLine;
 use crate::telemetry::Reading;
 use crate::wire::memberlist::stream;
 use crate::wire::ErrorKind;
@@ -42,6 +43,9 @@ pub trait Machine {
     /// exporting metrics calls it after each turn of its loop. No default: a wrapper that
     /// forgot to pass it on would silently export nothing.
     fn read_telemetry(&mut self, out: &mut dyn FnMut(Reading));
+    /// Hands the log lines the core wrote since the last call to `out` (see [`crate::log`]);
+    /// no default, for the same reason.
+    fn read_log(&mut self, out: &mut dyn FnMut(LogLine));
 }
 
 /// Plain memberlist with a delegate: the simplest [`Machine`].
@@ -91,6 +95,10 @@ impl<D: Delegate> Machine for MemberlistNode<D> {
 
     fn read_telemetry(&mut self, out: &mut dyn FnMut(Reading)) {
         self.memberlist.read_telemetry(out);
+    }
+
+    fn read_log(&mut self, out: &mut dyn FnMut(LogLine)) {
+        self.memberlist.log.drain(out);
     }
 }
 

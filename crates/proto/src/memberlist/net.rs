@@ -3,6 +3,7 @@
 //! opened, push/pull (sending our state and merging the remote one), user messages, and the
 //! sending side: piggybacking gossip, wrapping datagrams, framing and opening streams.
 
+use crate::log;
 use crate::telemetry::Histogram;
 use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
@@ -195,7 +196,13 @@ impl Memberlist {
     pub(super) fn periodic_push_pull(&mut self, now: Instant, d: &mut impl Delegate) {
         let peer = self.random_peers(1, |n| n.state != NodeState::Alive);
         if let Some(&Peer { addr, .. }) = peer.first() {
-            self.open_push_pull(now, addr, None, d);
+            let name = self
+                .nodes
+                .iter()
+                .find(|n| n.socket_addr() == Some(addr))
+                .map(|n| n.name.to_string_lossy())
+                .unwrap_or_default();
+            self.open_push_pull(now, addr, &name, None, d);
         }
     }
 
@@ -203,9 +210,15 @@ impl Memberlist {
         &mut self,
         now: Instant,
         to: SocketAddr,
+        name: &str,
         join: Option<u64>,
         d: &mut impl Delegate,
     ) {
+        log!(
+            self.log,
+            Debug,
+            "memberlist: Initiating push/pull sync with: {name} {to}"
+        );
         let state = self.local_state(join.is_some(), d);
         let payload = self.frame_stream(&state, true);
         // Go counts the dial of a push/pull; the runtime connects after this.

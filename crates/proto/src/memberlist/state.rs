@@ -4,6 +4,7 @@
 //! health (Lifeguard's awareness) and reaping of nodes dead for longer than
 //! `GossipToTheDeadTime`.
 
+use crate::log;
 use crate::telemetry::Histogram;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -205,6 +206,11 @@ impl Memberlist {
         };
         probe.indirect = true;
         let (seq, deadline, target_name) = (probe.seq, probe.deadline, probe.target.clone());
+        log!(
+            self.log,
+            Debug,
+            "memberlist: Failed UDP ping: {target_name} (timeout reached)"
+        );
         let Some(target) = self.node(&target_name).cloned() else {
             return;
         };
@@ -270,6 +276,12 @@ impl Memberlist {
                 1
             };
             self.awareness.apply_delta(delta as isize);
+            log!(
+                self.log,
+                Info,
+                "memberlist: Suspect {} has failed, no acks received",
+                probe.target
+            );
             if let Some(node) = self.node(&probe.target) {
                 let s = Suspect {
                     incarnation: node.incarnation,
@@ -460,6 +472,12 @@ impl Memberlist {
             return;
         }
         if s.node == self.config.name {
+            log!(
+                self.log,
+                Warn,
+                "memberlist: Refuting a suspect message (from: {})",
+                s.from
+            );
             self.refute(s.incarnation);
             return;
         }
@@ -489,17 +507,17 @@ impl Memberlist {
     }
 
     pub(super) fn expire_suspicions(&mut self, now: Instant, d: &mut impl Delegate) {
-        let due: Vec<(GoString, Instant, bool)> = self
+        let due: Vec<(GoString, Instant, bool, u32)> = self
             .suspicions
             .iter()
             .filter(|(_, t)| now >= t.suspicion.deadline())
             .map(|(name, t)| {
                 let s = &t.suspicion;
                 let short = s.k() > 0 && s.confirmations() < s.k();
-                (name.clone(), t.state_change, short)
+                (name.clone(), t.state_change, short, s.confirmations())
             })
             .collect();
-        for (name, state_change, short_of_confirmations) in due {
+        for (name, state_change, short_of_confirmations, confirmations) in due {
             self.suspicions.remove(&name);
             let Some(node) = self.node(&name) else {
                 continue;
@@ -513,6 +531,12 @@ impl Memberlist {
                 if short_of_confirmations {
                     self.stats.degraded_timeouts += 1;
                 }
+                log!(
+                    self.log,
+                    Info,
+                    "memberlist: Marking {name} as failed, suspect timeout reached \
+                     ({confirmations} peer confirmations)"
+                );
                 self.dead_node(now, &dead, None, d);
             }
         }
@@ -536,6 +560,12 @@ impl Memberlist {
             return;
         }
         if x.node == self.config.name && !self.left {
+            log!(
+                self.log,
+                Warn,
+                "memberlist: Refuting a dead message (from: {})",
+                x.from
+            );
             self.refute(x.incarnation);
             return;
         }

@@ -24,6 +24,8 @@ use super::snapshot::{ClockRecorder, Record, CLOCK_UPDATE_INTERVAL};
 use super::state::{Action, LeavePhase, Rejoin, SerfStatus, SnapshotLog, State};
 use super::stats::{Counters, QueueDepths, QUEUE_CHECK_INTERVAL};
 use super::vivaldi::{VivaldiClient, VivaldiConfig};
+use crate::log;
+use crate::log::Log;
 use crate::memberlist::broadcast::{Broadcast, BroadcastQueue};
 use crate::memberlist::{Memberlist, Seed, META_MAX_SIZE};
 use crate::telemetry::Samples;
@@ -164,8 +166,10 @@ impl Serf {
             rejoin: Rejoin::default(),
             counters: Counters::default(),
             samples: Samples::default(),
+            log: Log::default(),
             next_queue_check: now + QUEUE_CHECK_INTERVAL,
         };
+        state.log.set_threshold(config.memberlist.log_level);
         if let Some(replay) = &config.snapshot {
             // Restore the clocks, and never deliver again what was seen before the restart.
             state.clock.witness(replay.last_clock);
@@ -513,6 +517,11 @@ impl Serf {
     /// Stops without leaving: peers will see this node fail. Coalesced events still pending are
     /// delivered first.
     pub fn shutdown(&mut self) {
+        match self.state.status {
+            SerfStatus::Shutdown => return,
+            SerfStatus::Left => {}
+            _ => log!(self.state.log, Warn, "serf: Shutdown without a Leave"),
+        }
         self.state.status = SerfStatus::Shutdown;
         let state = &mut self.state;
         if let Some(members) = &mut state.member_coalescer {

@@ -10,12 +10,14 @@ use super::event::{Completion, JoinFailed, MemberEventType};
 use super::member::MemberStatus;
 use super::state::{Action, IntentKind, MemberState, State, FLAP_TIMEOUT};
 use super::vivaldi::LatencyFilter;
+use crate::log;
 use crate::memberlist::broadcast::{Broadcast, Recipient};
 use crate::memberlist::{ip_from_bytes, Delegate, Node};
 use crate::telemetry::Histogram;
 use crate::wire::memberlist::NodeState;
 use crate::wire::msgpack::{Dialect, GoString};
-use crate::wire::serf::{self as wire, Message};
+use crate::wire::serf::{self as wire, Message, MessageType};
+use crate::wire::DecodeError;
 
 impl State {
     /// serf's push/pull state: clocks, every member's status time, left members, event buffer.
@@ -71,9 +73,14 @@ impl Delegate for State {
         self.counters.msg_bytes_received += msg.len() as u64;
         self.samples
             .histogram(Histogram::MsgsReceived, msg.len() as f64);
-        let Ok(decoded) = Message::decode(msg) else {
-            return;
+        let decoded = match Message::decode(msg) {
+            Ok(decoded) => decoded,
+            Err(e) => {
+                self.log_undecodable(msg[0], &e);
+                return;
+            }
         };
+        self.log_received(&decoded);
         // New information is gossiped on, byte for byte, from the queue it belongs to.
         let requeue = match &decoded {
             Message::Join(j) => self.handle_join_intent(now, j).then_some(&mut self.intents),
@@ -226,6 +233,13 @@ impl Delegate for State {
         }
         self.counters.member_joins += 1;
         let member = self.members.get(&name).expect("just added").member.clone();
+        log!(
+            self.log,
+            Info,
+            "serf: EventMemberJoin: {} {}",
+            member.name,
+            member.addr
+        );
         self.emit(now, MemberEventType::Join, member);
     }
 
@@ -247,11 +261,20 @@ impl Delegate for State {
         m.leave_time = Some(now);
         let member = m.member.clone();
         self.departed.insert(name.clone());
-        if status == MemberStatus::Left {
+        let event = if status == MemberStatus::Left {
             self.counters.member_leaves += 1;
+            "EventMemberLeave"
         } else {
             self.counters.member_failures += 1;
-        }
+            "EventMemberFailed"
+        };
+        log!(
+            self.log,
+            Info,
+            "serf: {event}: {} {}",
+            member.name,
+            member.addr
+        );
         self.emit(now, kind, member);
     }
 
@@ -265,6 +288,7 @@ impl Delegate for State {
             m.member = member.clone();
         }
         self.counters.member_updates += 1;
+        log!(self.log, Info, "serf: EventMemberUpdate: {}", member.name);
         self.emit(now, MemberEventType::Update, member);
     }
 
@@ -299,5 +323,57 @@ impl Delegate for State {
             Err(JoinFailed { reasons: errors })
         };
         self.completions.push_back(Completion::Join { id, result });
+    }
+}
+
+impl State {
+    /// Go's debug line for each serf message `NotifyMsg` takes (`delegate.go`).
+    fn log_received(&mut self, msg: &Message) {
+        match msg {
+            Message::Leave(l) => log!(self.log, Debug, "serf: messageLeaveType: {}", l.node),
+            Message::Join(j) => log!(self.log, Debug, "serf: messageJoinType: {}", j.node),
+            Message::UserEvent(e) => {
+                log!(self.log, Debug, "serf: messageUserEventType: {}", e.name)
+            }
+            Message::Query(q) => log!(self.log, Debug, "serf: messageQueryType: {}", q.name),
+            Message::QueryResponse(r) => {
+                log!(
+                    self.log,
+                    Debug,
+                    "serf: messageQueryResponseType: {}",
+                    r.from
+                )
+            }
+            Message::Relay { header, .. } => {
+                let to = ip_from_bytes(&header.dest_addr.ip)
+                    .map(|ip| SocketAddr::new(ip, header.dest_addr.port as u16));
+                match to {
+                    Some(to) => log!(self.log, Debug, "serf: Relaying response to addr: {to}"),
+                    None => log!(self.log, Debug, "serf: Relaying response to addr: <nil>"),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Go's error line for a serf message that does not decode (`delegate.go`).
+    fn log_undecodable(&mut self, type_byte: u8, error: &DecodeError) {
+        let what = match MessageType::try_from(type_byte) {
+            Ok(MessageType::Leave) => "leave message",
+            Ok(MessageType::Join) => "join message",
+            Ok(MessageType::UserEvent) => "user event message",
+            Ok(MessageType::Query) => "query message",
+            Ok(MessageType::QueryResponse) => "query response message",
+            Ok(MessageType::Relay) => "relay header",
+            _ => {
+                log!(
+                    self.log,
+                    Warn,
+                    "serf: Received message of unknown type: {type_byte}"
+                );
+                return;
+            }
+        };
+        log!(self.log, Error, "serf: Error decoding {what}: {error}");
     }
 }

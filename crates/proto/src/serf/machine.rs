@@ -8,6 +8,7 @@ use std::time::Instant;
 use super::core::Serf;
 use super::state::{Rejoin, SerfStatus};
 use super::stats::QUEUE_CHECK_INTERVAL;
+use crate::log::LogLine;
 use crate::memberlist::machine::{self, Machine, StreamStatus};
 use crate::memberlist::{OutboundStream, Transmit};
 use crate::telemetry::{Histogram, Reading};
@@ -70,6 +71,11 @@ impl Machine for Serf {
             out(Reading::Total(total));
         }
         self.state.samples.drain(out);
+    }
+
+    fn read_log(&mut self, out: &mut dyn FnMut(LogLine)) {
+        self.memberlist.log.drain(out);
+        self.state.log.drain(out);
     }
 
     fn poll_timeout(&self) -> Option<Instant> {

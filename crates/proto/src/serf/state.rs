@@ -22,6 +22,8 @@ use super::query::{Collector, Pending};
 use super::snapshot::{ClockRecorder, Record, CLOCK_UPDATE_INTERVAL};
 use super::stats::{Counters, QueueDepths};
 use super::vivaldi::{LatencyFilter, VivaldiClient};
+use crate::log;
+use crate::log::Log;
 use crate::memberlist::broadcast::{Broadcast, BroadcastQueue};
 use crate::memberlist::Node;
 use crate::telemetry::{NamedCounter, Samples};
@@ -158,6 +160,8 @@ pub(super) struct State {
     pub(super) rejoin: Rejoin,
     pub(super) counters: Counters,
     pub(super) samples: Samples,
+    /// HashiCorp's `serf:` log lines (see [`crate::log`]).
+    pub(super) log: Log,
     pub(super) next_queue_check: Instant,
 }
 
@@ -349,6 +353,13 @@ impl State {
                 m.member.status = MemberStatus::Left;
                 m.leave_time = Some(now);
                 let member = m.member.clone();
+                log!(
+                    self.log,
+                    Info,
+                    "serf: EventMemberLeave (forced): {} {}",
+                    member.name,
+                    member.addr
+                );
                 self.emit(now, MemberEventType::Leave, member);
             }
             MemberStatus::Leaving | MemberStatus::Left => {}
@@ -367,7 +378,17 @@ impl State {
                 let at = now + self.broadcast_timeout + self.leave_propagate_delay;
                 self.pending_prunes.push((at, name.to_string()));
             }
-            Some(_) => self.erase(now, name),
+            Some(_) => {
+                if let Some(m) = self.members.get(name) {
+                    let (name, addr) = (&m.member.name, m.member.addr);
+                    log!(
+                        self.log,
+                        Info,
+                        "serf: EventMemberReap (forced): {name} {addr}"
+                    );
+                }
+                self.erase(now, name)
+            }
             None => {}
         }
     }
@@ -423,6 +444,7 @@ impl State {
             .cloned()
             .collect();
         for name in expired {
+            log!(self.log, Info, "serf: EventMemberReap: {name}");
             self.erase(now, &name);
         }
         let timeout = self.recent_intent_timeout;
