@@ -11,6 +11,9 @@ mod reference;
 #[path = "../tests/common/load.rs"]
 mod load;
 
+#[path = "../tests/common/own_events.rs"]
+mod own_events;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -20,13 +23,43 @@ fn main() {
     if !bench::selected("load") {
         return;
     }
-    let ours = load::run(&PathBuf::from(env!("CARGO_BIN_EXE_serf")), "o");
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_serf"));
+    let own = [
+        own_events::measure(&bin, "own-o"),
+        own_events::measure(reference::binary(), "own-r"),
+    ];
+    let ours = load::run(&bin, "o");
     let theirs = load::run(reference::binary(), "r");
-    let table = markdown(&ours, &theirs);
+    let mut table = markdown(&ours, &theirs);
+    table.push_str(&own_event_table(&own));
     println!("{table}");
     let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("target/bench");
     std::fs::create_dir_all(&dir).expect("target/bench");
     std::fs::write(dir.join("load.md"), table).expect("write load.md");
+}
+
+/// The own-event latency of each implementation, as a table under the load table.
+fn own_event_table([ours, theirs]: &[own_events::Latency; 2]) -> String {
+    let ms = |d: std::time::Duration| format!("{:.2} ms", d.as_secs_f64() * 1000.0);
+    let mut out = format!(
+        "\nOwn user events, RPC `event` to an RPC `stream` of the same agent ({} events, one \
+         at a time, one agent alone):\n\n| measure | libserf | reference |\n|---|---:|---:|\n",
+        own_events::EVENTS
+    );
+    let rows = [
+        ("p50", ms(ours.p50), ms(theirs.p50)),
+        ("p99", ms(ours.p99), ms(theirs.p99)),
+        ("max", ms(ours.max), ms(theirs.max)),
+        (
+            "delivered",
+            ours.delivered.to_string(),
+            theirs.delivered.to_string(),
+        ),
+    ];
+    for (measure, a, b) in rows {
+        let _ = writeln!(out, "| {measure} | {a} | {b} |");
+    }
+    out
 }
 
 fn scripts(o: &LoadOutcome) -> String {

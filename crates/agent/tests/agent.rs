@@ -5,6 +5,9 @@
 #[path = "../../../tests/common/reference.rs"]
 mod reference;
 
+#[path = "common/own_events.rs"]
+mod own_events;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -863,4 +866,23 @@ fn metrics_reach_the_statsd_sink() {
             && seen.contains("|c")
     });
     assert!(complete, "statsd lines seen: {seen}");
+}
+
+/// Every user event an agent is asked to send reaches an RPC stream of the same agent. The
+/// latency is printed beside HashiCorp's for reference; `make bench` reports it.
+#[test]
+fn own_user_events_all_reach_a_stream_of_the_same_agent() {
+    let ours = own_events::measure(Path::new(env!("CARGO_BIN_EXE_serf")), "own-ours");
+    let theirs = own_events::measure(reference::binary(), "own-ref");
+    for (who, l) in [("ours", &ours), ("HashiCorp's", &theirs)] {
+        println!(
+            "{who}: {}/{} delivered, p50 {:?}, p99 {:?}, max {:?}",
+            l.delivered,
+            own_events::EVENTS,
+            l.p50,
+            l.p99,
+            l.max
+        );
+    }
+    assert_eq!(ours.delivered, own_events::EVENTS);
 }
