@@ -111,6 +111,12 @@ impl Memberlist {
 
     pub(super) fn handle_ping(&mut self, from: SocketAddr, p: Ping, d: &mut impl Delegate) {
         if !p.node.is_empty() && p.node != self.config.name {
+            log!(
+                self.log,
+                Warn,
+                "memberlist: Got ping for unexpected node '{}' from={from}",
+                p.node
+            );
             return;
         }
         let payload = d.ack_payload();

@@ -54,6 +54,9 @@ pub(super) struct MemberState {
     pub(super) rtts: LatencyFilter,
 }
 
+/// Queue depth from which each queue check logs a warning (Go's `QueueDepthWarning`).
+pub(super) const QUEUE_DEPTH_WARNING: usize = 128;
+
 impl Named for MemberState {
     fn name(&self) -> &str {
         &self.member.name
@@ -201,19 +204,30 @@ pub(super) enum Action {
 }
 
 impl State {
-    /// Go's `checkQueueDepth`: a queue over the limit loses its oldest broadcasts.
+    /// Go's `checkQueueDepth`: a queue over the limit loses its oldest broadcasts, and a deep
+    /// one is logged from [`QUEUE_DEPTH_WARNING`] on.
     pub(super) fn prune_queues(&mut self) {
         let limit = if self.min_queue_depth > 0 {
             self.min_queue_depth.max(2 * self.members.len())
         } else {
             self.max_queue_depth
         };
-        for queue in [
-            &mut self.intents,
-            &mut self.event_broadcasts,
-            &mut self.query_broadcasts,
+        for (name, queue) in [
+            ("Intent", &mut self.intents),
+            ("Event", &mut self.event_broadcasts),
+            ("Query", &mut self.query_broadcasts),
         ] {
             let before = queue.len();
+            if before >= QUEUE_DEPTH_WARNING {
+                log!(self.log, Warn, "serf: {name} queue depth: {before}");
+            }
+            if before > limit {
+                log!(
+                    self.log,
+                    Warn,
+                    "serf: {name} queue depth ({before}) exceeds limit ({limit}), dropping messages!"
+                );
+            }
             queue.prune(limit);
             self.counters.broadcasts_pruned += (before - queue.len()) as u64;
         }
@@ -458,9 +472,14 @@ impl State {
             .departed
             .iter()
             .filter_map(|name| self.members.get(name));
-        let failed: Vec<SocketAddr> = departed
+        let failed: Vec<(&str, SocketAddr)> = departed
             .filter(|m| m.member.status == MemberStatus::Failed)
-            .map(|m| SocketAddr::new(m.member.addr, m.member.port))
+            .map(|m| {
+                (
+                    m.member.name.as_str(),
+                    SocketAddr::new(m.member.addr, m.member.port),
+                )
+            })
             .collect();
         if failed.is_empty() {
             return None;
@@ -468,9 +487,20 @@ impl State {
         let alive = (self.members.len() - self.departed.len()).max(1);
         let probability = failed.len() as f64 / alive as f64;
         if self.rng.random::<f64>() > probability {
+            log!(
+                self.log,
+                Debug,
+                "serf: forgoing reconnect for random throttling"
+            );
             return None;
         }
-        Some(failed[self.rng.random_range(0..failed.len())])
+        let (name, addr) = failed[self.rng.random_range(0..failed.len())];
+        log!(
+            self.log,
+            Info,
+            "serf: attempting reconnect to {name} {addr}"
+        );
+        Some(addr)
     }
 
     pub(super) fn alive_count(&self) -> usize {
