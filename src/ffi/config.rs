@@ -472,9 +472,14 @@ pub extern "C" fn serf_config_set_log_level(cfg: *mut serf_config_t, level: u32)
 /// Registers the log callback for nodes created from this config (replacing any earlier one;
 /// NULL `call` removes it). Without a callback nothing is logged anywhere.
 ///
+/// Besides the library's own messages, the callback gets HashiCorp's serf and memberlist log
+/// lines (`serf: EventMemberJoin: b 127.0.0.1`, `memberlist: Suspect b has failed, no acks
+/// received`, ...) at HashiCorp's levels, without the `[LEVEL]` tag (the level is `level`).
+///
 /// `call(ctx, level, message)` may run on any thread, including several at once (the thread of
-/// the `serf_*` call being logged, or the event dispatcher thread); `message` is valid during the
-/// call only. It must not throw (C++) or call `serf_free`. `drop(ctx)` (may be NULL) runs once,
+/// the `serf_*` call being logged, the event dispatcher thread, or the node's `serf-log` thread,
+/// which hands over the protocol's lines so that a slow callback never stalls gossip);
+/// `message` is valid during the call only. It must not throw (C++) or call `serf_free`. `drop(ctx)` (may be NULL) runs once,
 /// when neither the config nor any node created from it uses the callback any more (at the last
 /// of `serf_config_free` / `serf_free`), or immediately when `call` is NULL.
 /// Errors: SERF_ERR_NULL (cfg).
