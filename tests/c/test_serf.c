@@ -673,7 +673,7 @@ static void test_free_order(void) {
 
 typedef struct {
     pthread_mutex_t lock;
-    int events, user_events, dropped, logs;
+    int events, user_events, dropped, logs, joins_logged;
 } counter_t;
 
 static void count_event(void *ctx, const serf_event_t *e) {
@@ -693,17 +693,23 @@ static void count_drop(void *ctx) {
 
 static void count_log(void *ctx, uint32_t level, const char *message) {
     counter_t *c = (counter_t *)ctx;
-    (void)level;
     CHECK(message != NULL && strlen(message) > 0);
     pthread_mutex_lock(&c->lock);
     c->logs++;
+    /* HashiCorp's serf line, at its level, without the [INFO] tag. */
+    if (level == SERF_LOG_INFO && strncmp(message, "serf: EventMemberJoin: ", 23) == 0)
+        c->joins_logged++;
     pthread_mutex_unlock(&c->lock);
 }
 
 static int read_count(counter_t *c, int which) {
     int v;
     pthread_mutex_lock(&c->lock);
-    v = which == 0 ? c->events : which == 1 ? c->user_events : which == 2 ? c->dropped : c->logs;
+    v = which == 0   ? c->events
+        : which == 1 ? c->user_events
+        : which == 2 ? c->dropped
+        : which == 3 ? c->logs
+                     : c->joins_logged;
     pthread_mutex_unlock(&c->lock);
     return v;
 }
@@ -720,7 +726,7 @@ static void test_three_nodes(void) {
     long long end;
     pthread_mutex_init(&cb.lock, NULL);
     pthread_mutex_init(&logc.lock, NULL);
-    cb.events = cb.user_events = cb.dropped = cb.logs = 0;
+    cb.events = cb.user_events = cb.dropped = cb.logs = cb.joins_logged = 0;
     logc = cb;
 
     cfg = loopback_config("tri-0");
@@ -747,6 +753,10 @@ static void test_three_nodes(void) {
         CHECK(contacted == 2);
     }
     for (i = 0; i < 3; i++) CHECK(wait_alive(n[i], 3, 10000));
+    /* Node 0 logged the three joins (itself included) through the callback. */
+    end = now_ms() + 3000;
+    while (read_count(&logc, 4) < 3 && now_ms() < end) sleep_ms(10);
+    CHECK(read_count(&logc, 4) >= 3);
 
     /* Member events on node 0. */
     end = now_ms() + 3000;
