@@ -257,7 +257,8 @@ python-test: reference
 	target/pyserf-venv/bin/pip wheel -q --no-deps ./bindings/python -w $(WHEEL_DIR)
 	wheel=$$(ls $(WHEEL_DIR)/pyserf-$(VERSION)-py3-none-linux_*.whl) && \
 	rm -rf $(WHEEL_DIR)/unpacked && python3 -m zipfile -e $$wheel $(WHEEL_DIR)/unpacked && \
-	! readelf -S $(WHEEL_DIR)/unpacked/pyserf/libserf.so | grep -q '\.symtab' && \
+	lib=$$(find $(WHEEL_DIR)/unpacked -name libserf.so) && test -f "$$lib" && \
+	! readelf -S "$$lib" | grep -q '\.symtab' && \
 	ls -l $$wheel | awk '{ printf "%s: %.2f MB\n", $$9, $$5 / 1e6 }' && \
 	env PATH=/usr/bin:/bin target/pyserf-venv/bin/pip install -q $$wheel
 	# pytest's own entry point keeps bindings/python off sys.path: the tests import the wheel.
