@@ -251,6 +251,14 @@ impl Agent {
             .unwrap_or_default()
     }
 
+    /// How many members this agent lists as alive.
+    pub fn alive_count(&self) -> usize {
+        self.members()
+            .iter()
+            .filter(|(_, status, _)| status == "alive")
+            .count()
+    }
+
     /// The status this agent reports for `name`, if it knows it.
     pub fn status_of(&self, name: &str) -> Option<String> {
         self.members()

@@ -239,15 +239,7 @@ fn our_agents_started_with_discover_form_a_cluster() {
             at(reference::free_port()),
             &["-discover=bin"],
         );
-        let both = wait_until(WAIT, || {
-            [&a, &b].iter().all(|n| {
-                n.members()
-                    .iter()
-                    .filter(|(_, status, _)| status == "alive")
-                    .count()
-                    == 2
-            })
-        });
+        let both = wait_until(WAIT, || [&a, &b].iter().all(|n| n.alive_count() == 2));
         let log = std::fs::read_to_string(&a.log).unwrap_or_default();
         assert!(both, "no cluster of two; disc-a's log:\n{log}");
         assert!(log.contains("mDNS cluster: bin"), "{log}");
@@ -276,15 +268,7 @@ fn mdns_interface_and_family_options_work_with_hashicorp_agent() {
         let go = reference::Agent::start_at("go-fam", at(reference::free_port()), &flags);
         let log =
             |agent: &reference::Agent| std::fs::read_to_string(&agent.log).unwrap_or_default();
-        let both = wait_until(WAIT, || {
-            [&rust, &go].iter().all(|n| {
-                n.members()
-                    .iter()
-                    .filter(|(_, status, _)| status == "alive")
-                    .count()
-                    == 2
-            })
-        });
+        let both = wait_until(WAIT, || [&rust, &go].iter().all(|n| n.alive_count() == 2));
         assert!(
             both,
             "no cluster of two; our log:\n{}\nHashiCorp's log:\n{}",

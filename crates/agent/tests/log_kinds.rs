@@ -78,15 +78,7 @@ fn scenario(bin: &Path, tag: &str) -> (BTreeSet<String>, usize) {
     for agent in &agents[1..] {
         agent.cli(&["join", &first]).expect("join");
     }
-    let alive = |agents: &[Agent], n: usize| {
-        agents.iter().all(|a| {
-            a.members()
-                .iter()
-                .filter(|(_, status, _)| status == "alive")
-                .count()
-                == n
-        })
-    };
+    let alive = |agents: &[Agent], n: usize| agents.iter().all(|a| a.alive_count() == n);
     assert!(
         wait_until(Duration::from_secs(30), || alive(&agents, AGENTS)),
         "{tag}: no full cluster"

@@ -178,13 +178,7 @@ fn start_cluster(bin: &Path, prefix: &str, dir: &Path, handler: &Path) -> Vec<Ag
         ));
     }
     let formed = wait_until_every(Duration::from_secs(120), Duration::from_secs(1), || {
-        agents.iter().all(|a| {
-            a.members()
-                .iter()
-                .filter(|(_, status, _)| status == "alive")
-                .count()
-                == AGENTS
-        })
+        agents.iter().all(|a| a.alive_count() == AGENTS)
     });
     assert!(formed, "the {AGENTS} agents did not converge within 120 s");
     agents
