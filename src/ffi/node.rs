@@ -103,15 +103,23 @@ pub extern "C" fn serf_create(cfg: *const serf_config_t, out: *mut *mut serf_t) 
             options.keyring_file = Some(path.clone());
         }
         let logger = cfg.logger.clone();
-        let relay = super::log::relay(&logger);
-        options.log = relay.as_ref().map(|(sink, _)| sink.clone());
-        let serf = Serf::create(options).map_err(|e| {
-            let fail = Fail::from(e);
-            logger.log(super::log::SERF_LOG_ERROR, || {
-                format!("cannot start node {}: {}", cfg.options.name, fail.message)
-            });
-            fail
-        })?;
+        let (sink, relay) = super::log::relay(&logger).unzip();
+        options.log = sink;
+        let serf = match Serf::create(options) {
+            Ok(serf) => serf,
+            Err(e) => {
+                // The options, and with them the relay's only sender, are gone: the relay
+                // ends and releases its hold on the callback before serf_create returns.
+                if let Some(relay) = relay {
+                    let _ = relay.join();
+                }
+                let fail = Fail::from(e);
+                logger.log(super::log::SERF_LOG_ERROR, || {
+                    format!("cannot start node {}: {}", cfg.options.name, fail.message)
+                });
+                return Err(fail);
+            }
+        };
         logger.log(SERF_LOG_INFO, || {
             format!("node {} listening on {}", serf.name(), serf.local_addr())
         });
@@ -121,7 +129,7 @@ pub extern "C" fn serf_create(cfg: *const serf_config_t, out: *mut *mut serf_t) 
             dispatcher: Mutex::new(None),
             dropped_seen: AtomicU64::new(0),
             left: AtomicBool::new(false),
-            log_relay: relay.map(|(_, thread)| thread),
+            log_relay: relay,
         });
         // SAFETY: checked non-NULL.
         unsafe { *out = Box::into_raw(node) };
