@@ -4,6 +4,7 @@
 //! sending side: piggybacking gossip, wrapping datagrams, framing and opening streams.
 
 use crate::log;
+use crate::log::Level;
 use crate::telemetry::Histogram;
 use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
@@ -196,12 +197,16 @@ impl Memberlist {
     pub(super) fn periodic_push_pull(&mut self, now: Instant, d: &mut impl Delegate) {
         let peer = self.random_peers(1, |n| n.state != NodeState::Alive);
         if let Some(&Peer { addr, .. }) = peer.first() {
-            let name = self
-                .nodes
-                .iter()
-                .find(|n| n.socket_addr() == Some(addr))
-                .map(|n| n.name.to_string_lossy())
-                .unwrap_or_default();
+            // The peer's name only serves the debug line: no lookup when it is not kept.
+            let name = if self.log.enabled(Level::Debug) {
+                self.nodes
+                    .iter()
+                    .find(|n| n.socket_addr() == Some(addr))
+                    .map(|n| n.name.to_string_lossy())
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            };
             self.open_push_pull(now, addr, &name, None, d);
         }
     }
