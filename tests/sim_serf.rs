@@ -268,6 +268,104 @@ fn force_leave_turns_a_failed_member_left_and_prune_reaps_it() {
     );
 }
 
+/// A node on the local profile, as `serf agent -profile=local` runs: in a cluster of fewer than
+/// ten, Go's transmit limit gives each broadcast two copies.
+fn local_serf(world: &mut World, i: usize) -> Serf {
+    let config = Config::new(Profile::Local, &name(i), addr(i));
+    let seed = world.node_seed();
+    Serf::new(config, world.now(), seed).expect("valid config")
+}
+
+/// Who lists node `of` how, for a failure message.
+fn statuses_of(world: &World, of: usize) -> Vec<(usize, Option<MemberStatus>)> {
+    (0..world.len())
+        .filter(|&i| i != of && world.is_up(i))
+        .map(|i| (i, world.machine(i).member(&name(of)).map(|m| m.status)))
+        .collect()
+}
+
+/// Six local-profile nodes; one is killed, and once every other lists it failed, another
+/// force-leaves it (then, with `prune`, force-leaves it with prune right away). Every live node
+/// must list it left (or, after the prune, not at all) within 10 s, and still do 5 s later.
+fn force_leave_of_a_crashed_node(seed: u64, prune: bool) -> Result<(), String> {
+    let n = 6;
+    let mut world = cluster_of(n, seed, local_serf);
+    if !world.run_until_cond(Duration::from_secs(30), |w| all_alive(w, n)) {
+        return Err("the cluster did not form".into());
+    }
+    let victim = 1 + seed as usize % (n - 1);
+    let from = (victim + 1 + seed as usize % (n - 2)) % n;
+    world.kill(victim);
+    let failed = world.run_until_cond(Duration::from_secs(60), |w| {
+        status_everywhere(w, victim, MemberStatus::Failed, &[victim])
+    });
+    if !failed {
+        return Err(format!(
+            "not failed everywhere: {:?}",
+            statuses_of(&world, victim)
+        ));
+    }
+    world.with_machine(from, |serf, now| {
+        serf.force_leave(now, &name(victim), false).expect("known");
+        if prune {
+            serf.force_leave(now, &name(victim), true).expect("known");
+        }
+    });
+    let done = |w: &World| {
+        if prune {
+            known_nowhere(w, victim)
+        } else {
+            status_everywhere(w, victim, MemberStatus::Left, &[victim])
+        }
+    };
+    let what = if prune {
+        "force-leave -prune"
+    } else {
+        "force-leave"
+    };
+    if !world.run_until_cond(Duration::from_secs(10), done) {
+        return Err(format!(
+            "{what} of {victim} from {from}, 10 s later: {:?}",
+            statuses_of(&world, victim)
+        ));
+    }
+    world.run_for(Duration::from_secs(5));
+    if !done(&world) {
+        return Err(format!(
+            "{what} of {victim} undone: {:?}",
+            statuses_of(&world, victim)
+        ));
+    }
+    Ok(())
+}
+
+/// Runs the scenario on `runs` seeds from `first` and fails with every seed that went wrong.
+fn force_leave_on_seeds(first: u64, runs: u64, prune: bool) {
+    let failures: Vec<String> = (first..first + runs)
+        .filter_map(|s| {
+            force_leave_of_a_crashed_node(s, prune)
+                .err()
+                .map(|e| format!("seed {s}: {e}"))
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {runs} seeds failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn force_leave_of_a_crashed_node_reaches_every_live_node() {
+    force_leave_on_seeds(sim::seed(300), 16, false);
+}
+
+#[test]
+fn force_leave_then_prune_of_a_crashed_node_erases_it_everywhere() {
+    force_leave_on_seeds(sim::seed(400), 16, true);
+}
+
 #[test]
 fn a_sixty_second_partition_heals_into_one_cluster() {
     let s = sim::seed(14);

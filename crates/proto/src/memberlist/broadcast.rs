@@ -11,6 +11,11 @@
 //! cluster a ping and a gossip round can spend all of a message's few transmits on one peer and
 //! leave another never hearing it (a 3-node cluster on the local profile lost about one query in
 //! 500 that way).
+//!
+//! A caller may also ask for a *reach* ([`BroadcastQueue::get_broadcasts_reaching`]): a message
+//! then finishes only once its copies have gone to that many distinct live peers, and no copy is
+//! spent on a dead peer, which cannot take it, before then. serf sends its join and leave
+//! intents this way (see `serf::delegate`).
 
 use std::cell::Cell;
 use std::cmp::Reverse;
@@ -41,6 +46,9 @@ pub struct Recipient<'a> {
     /// message would repeat, and then once for the whole packet.
     count_live_peers: &'a dyn Fn() -> usize,
     live_peers: Cell<Option<usize>>,
+    /// Whether the peer is live (alive or suspect) as far as the sender knows; a packet to an
+    /// address outside the member list counts as live.
+    live: bool,
 }
 
 impl<'a> Recipient<'a> {
@@ -51,7 +59,14 @@ impl<'a> Recipient<'a> {
             id: h.finish(),
             count_live_peers,
             live_peers: Cell::new(None),
+            live: true,
         }
+    }
+
+    /// A recipient the sender knows to be dead or gone (gossip to the dead).
+    pub fn dead(mut self) -> Self {
+        self.live = false;
+        self
     }
 
     fn live_peers(&self) -> usize {
@@ -145,7 +160,23 @@ impl BroadcastQueue {
         num_nodes: usize,
         to: &Recipient,
     ) -> Vec<Vec<u8>> {
-        let transmit_limit = retransmit_limit(self.retransmit_mult, num_nodes);
+        self.get_broadcasts_reaching(overhead, limit, num_nodes, to, 0)
+    }
+
+    /// [`get_broadcasts`](Self::get_broadcasts), where a message also goes on past the limit
+    /// until its copies have gone to `reach` distinct live peers (which the caller keeps within
+    /// the live peers there are), and a dead `to` gets none before then.
+    pub fn get_broadcasts_reaching(
+        &mut self,
+        overhead: usize,
+        limit: usize,
+        num_nodes: usize,
+        to: &Recipient,
+        reach: usize,
+    ) -> Vec<Vec<u8>> {
+        let transmit_limit = self.transmit_limit(num_nodes);
+        // Copies to a dead peer are neither spent before the reach nor counted towards it.
+        let counts = reach == 0 || to.live;
         let Some(first) = self.entries.keys().next() else {
             return Vec::new();
         };
@@ -179,7 +210,10 @@ impl BroadcastQueue {
                 tier = slot.transmits;
                 continue;
             }
-            if queued.sent_to.contains(&recipient) && queued.sent_to.len() < to.live_peers() {
+            let repeat = queued.sent_to.contains(&recipient);
+            if (repeat && queued.sent_to.len() < to.live_peers())
+                || (!counts && queued.sent_to.len() < reach)
+            {
                 passed = Some(slot);
                 continue;
             }
@@ -187,15 +221,18 @@ impl BroadcastQueue {
                 break;
             };
             used = used.saturating_add(overhead.saturating_add(queued.broadcast.message.len()));
+            if counts && !repeat {
+                queued.sent_to.push(recipient);
+            }
             let transmits = slot.transmits.saturating_add(1);
-            if transmits >= transmit_limit {
+            // A reach the peers cannot give (fewer of them than the caller thought) ends too.
+            let reached =
+                queued.sent_to.len() >= reach || transmits >= transmit_limit.saturating_add(reach);
+            if transmits >= transmit_limit && reached {
                 self.finish(&queued.broadcast);
                 to_send.push(queued.broadcast.message);
             } else {
                 to_send.push(queued.broadcast.message.clone());
-                if !queued.sent_to.contains(&recipient) {
-                    queued.sent_to.push(recipient);
-                }
                 resend.push((Slot { transmits, ..slot }, queued));
             }
         }
@@ -206,6 +243,11 @@ impl BroadcastQueue {
             self.entries.insert(slot, queued);
         }
         to_send
+    }
+
+    /// How many times each message is sent in a cluster of `num_nodes` (see [`retransmit_limit`]).
+    pub fn transmit_limit(&self, num_nodes: usize) -> usize {
+        retransmit_limit(self.retransmit_mult, num_nodes)
     }
 
     pub fn len(&self) -> usize {
@@ -515,6 +557,51 @@ mod tests {
         assert_eq!(q.get_broadcasts(0, 100, 2, &to(1, &one)), [b"more"]);
         assert_eq!(q.get_broadcasts(0, 100, 2, &to(1, &one)), [b"more"]);
         assert_eq!(q.take_finished(), [2]);
+    }
+
+    #[test]
+    fn a_reach_sends_past_the_limit_to_live_peers_only() {
+        fn four() -> usize {
+            4
+        }
+        let to = |port: u16| Recipient::new(SocketAddr::from(([127, 0, 0, 1], port)), &four);
+        // 6 nodes: 2 transmits, and a reach of the 4 live peers.
+        let mut q = BroadcastQueue::new(2);
+        q.queue(named("n", "leave", Some(1)));
+        let get =
+            |q: &mut BroadcastQueue, to: &Recipient| q.get_broadcasts_reaching(0, 100, 6, to, 4);
+        // The crashed peer gets nothing, and that costs nothing.
+        assert!(get(&mut q, &to(9).dead()).is_empty());
+        assert_eq!(get(&mut q, &to(1)), [b"leave"]);
+        assert!(get(&mut q, &to(1)).is_empty());
+        assert_eq!(get(&mut q, &to(2)), [b"leave"]);
+        // Go's queue would be done here; this one goes on to the peers that have none.
+        assert!(q.take_finished().is_empty());
+        assert!(get(&mut q, &to(9).dead()).is_empty());
+        assert_eq!(get(&mut q, &to(3)), [b"leave"]);
+        assert_eq!(get(&mut q, &to(4)), [b"leave"]);
+        assert_eq!(q.take_finished(), [1]);
+        assert!(q.is_empty());
+        // Without a reach the dead peer takes a copy, and it counts, as in Go.
+        q.queue(named("n", "leave", Some(2)));
+        assert_eq!(q.get_broadcasts(0, 100, 6, &to(9).dead()), [b"leave"]);
+        assert_eq!(q.get_broadcasts(0, 100, 6, &to(1)), [b"leave"]);
+        assert_eq!(q.take_finished(), [2]);
+    }
+
+    #[test]
+    fn a_reach_below_the_limit_changes_nothing() {
+        fn one() -> usize {
+            1
+        }
+        // One live peer: reached at once, and the limit's two copies both go to it.
+        let mut q = BroadcastQueue::new(2);
+        q.queue(named("n", "leave", Some(1)));
+        let to = Recipient::new(SocketAddr::from(([127, 0, 0, 1], 1)), &one);
+        assert_eq!(q.get_broadcasts_reaching(0, 100, 2, &to, 1), [b"leave"]);
+        assert!(q.take_finished().is_empty());
+        assert_eq!(q.get_broadcasts_reaching(0, 100, 2, &to, 1), [b"leave"]);
+        assert_eq!(q.take_finished(), [1]);
     }
 
     #[test]

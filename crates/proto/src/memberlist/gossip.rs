@@ -44,8 +44,13 @@ impl Memberlist {
             - compound::HEADER_OVERHEAD
             - label::overhead(&self.config.wire.label)
             - self.encrypt_overhead();
-        for (i, &Peer { addr, protocol_max }) in peers.iter().enumerate() {
-            let mut msgs = self.get_broadcasts(compound::PART_OVERHEAD, avail, addr, d);
+        for (i, peer) in peers.iter().enumerate() {
+            let &Peer {
+                addr,
+                protocol_max,
+                live,
+            } = peer;
+            let mut msgs = self.get_broadcasts(compound::PART_OVERHEAD, avail, addr, live, d);
             let used: usize = msgs.iter().map(|m| m.len() + compound::PART_OVERHEAD).sum();
             let payload = match msgs.len() {
                 // Nothing this peer has not had: the next peer may still need some.
@@ -61,12 +66,14 @@ impl Memberlist {
         }
     }
 
-    /// memberlist's own broadcasts first, then the delegate's as user messages.
+    /// memberlist's own broadcasts first, then the delegate's as user messages. `live`: `to` is
+    /// not a peer we hold dead or gone (gossip to the dead).
     pub(super) fn get_broadcasts(
         &mut self,
         overhead: usize,
         limit: usize,
         to: SocketAddr,
+        live: bool,
         d: &mut impl Delegate,
     ) -> Vec<Vec<u8>> {
         let (me, nodes) = (&self.config.name, &self.nodes);
@@ -79,6 +86,7 @@ impl Memberlist {
                 .count()
         };
         let to = Recipient::new(to, &live_peers);
+        let to = if live { to } else { to.dead() };
         let mut out = self
             .broadcasts
             .get_broadcasts(overhead, limit, nodes.len(), &to);
@@ -131,6 +139,7 @@ impl Memberlist {
                 Some(Peer {
                     addr: node.socket_addr()?,
                     protocol_max: node.protocol_max(),
+                    live: !node.is_dead_or_left(),
                 })
             })
             .collect()
@@ -142,6 +151,8 @@ impl Memberlist {
 pub(super) struct Peer {
     pub(super) addr: SocketAddr,
     pub(super) protocol_max: u8,
+    /// Alive or suspect (not a dead or left node that gossip still reaches).
+    pub(super) live: bool,
 }
 
 #[cfg(test)]

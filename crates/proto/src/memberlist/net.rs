@@ -374,7 +374,8 @@ impl Memberlist {
                 msg.len() + compound::HEADER_OVERHEAD + label::overhead(&self.config.wire.label),
             )
             .saturating_sub(self.encrypt_overhead());
-        let extra = self.get_broadcasts(compound::PART_OVERHEAD, avail, to, d);
+        // Pings, acks and indirect probes go to peers that are alive or suspect.
+        let extra = self.get_broadcasts(compound::PART_OVERHEAD, avail, to, true, d);
         let payload = if extra.is_empty() {
             msg
         } else {

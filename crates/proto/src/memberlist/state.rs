@@ -226,7 +226,10 @@ impl Memberlist {
         let me = self.config.name.clone();
         let adv = self.config.advertise;
         let mut expected_nacks = 0;
-        for Peer { addr, protocol_max } in peers {
+        for Peer {
+            addr, protocol_max, ..
+        } in peers
+        {
             let nack = protocol_max >= 4;
             expected_nacks += nack as usize;
             let ind = IndirectPing {

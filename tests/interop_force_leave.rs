@@ -1,0 +1,206 @@
+//! `serf force-leave` of a crashed node in a mixed cluster (libserf nodes and HashiCorp agents,
+//! local timing on both sides): every live node must list the killed agent `left` (after
+//! `force-leave -prune`, not at all) within 10 s. Repeated on fresh clusters, since an intent
+//! that misses a node shows only now and then; each scenario runs against both releases.
+
+#[path = "common/reference.rs"]
+mod reference;
+
+use std::time::{Duration, Instant};
+
+use reference::{wait_until, Agent, Release};
+use serf::{Options, Serf};
+use serf_proto::memberlist::Profile;
+
+/// Fresh clusters per scenario and release.
+const RUNS: usize = 10;
+const LIBSERF_NODES: usize = 3;
+const REFERENCE_AGENTS: usize = 3;
+/// Longest any node may take to mark the killed agent failed (suspicion runs up to 6 × the
+/// minimal timeout when nobody confirms it).
+const FAILURE_LIMIT: Duration = Duration::from_secs(30);
+/// Longest a force-leave may take to reach every live node.
+const LEAVE_LIMIT: Duration = Duration::from_secs(10);
+
+fn libserf(name: &str) -> Serf {
+    let mut options = Options::new(name);
+    options.bind = "127.0.0.1:0".parse().expect("addr");
+    options.profile = Profile::Local;
+    options.protocol_version = 5;
+    Serf::create(options).expect("start a libserf node")
+}
+
+/// The status a libserf node lists for `name`, spelled as the agents' CLI spells it.
+fn lib_status(serf: &Serf, name: &str) -> Option<String> {
+    let member = serf.members().ok()?.into_iter().find(|m| m.name == name)?;
+    Some(member.status.as_str().to_string())
+}
+
+/// A mixed cluster: reference agents `ref-0..`, libserf nodes `lib-0..`, all joined through
+/// `ref-0` and listing each other alive.
+struct Cluster {
+    agents: Vec<Agent>,
+    libs: Vec<Serf>,
+}
+
+impl Cluster {
+    fn start(release: Release, run: usize) -> Cluster {
+        let agents: Vec<Agent> = (0..REFERENCE_AGENTS)
+            .map(|i| Agent::start_release(release, &format!("ref-{i}-{run}"), &["-profile=local"]))
+            .collect();
+        let seed = agents[0].gossip.to_string();
+        for a in &agents[1..] {
+            a.cli(&["join", &seed]).expect("a reference agent joins");
+        }
+        let libs: Vec<Serf> = (0..LIBSERF_NODES)
+            .map(|i| libserf(&format!("lib-{i}-{run}")))
+            .collect();
+        for l in &libs {
+            assert_eq!(l.join(&[seed.as_str()], false).expect("join"), 1);
+        }
+        let cluster = Cluster { agents, libs };
+        let names = cluster.names();
+        let formed = wait_until(Duration::from_secs(30), || {
+            names.iter().all(|n| {
+                cluster
+                    .statuses(n, usize::MAX)
+                    .iter()
+                    .all(|(_, s)| s.as_deref() == Some("alive"))
+            })
+        });
+        assert!(formed, "run {run}: the mixed cluster did not form");
+        cluster
+    }
+
+    fn names(&self) -> Vec<String> {
+        let refs = self.agents.iter().map(|a| a.name.clone());
+        refs.chain(self.libs.iter().map(|l| l.name().to_string()))
+            .collect()
+    }
+
+    /// What every live node lists for `name` (agent `skip` is down).
+    fn statuses(&self, name: &str, skip: usize) -> Vec<(String, Option<String>)> {
+        let refs = self
+            .agents
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != skip)
+            .map(|(_, a)| (a.name.clone(), a.status_of(name)));
+        let libs = self
+            .libs
+            .iter()
+            .map(|l| (l.name().to_string(), lib_status(l, name)));
+        refs.chain(libs).collect()
+    }
+
+    fn everywhere(&self, name: &str, skip: usize, status: Option<&str>) -> bool {
+        self.statuses(name, skip)
+            .iter()
+            .all(|(_, s)| s.as_deref() == status)
+    }
+
+    fn shutdown(self) {
+        for l in self.libs {
+            let _ = l.shutdown();
+        }
+    }
+}
+
+/// One run: kill -9 a reference agent, wait until everyone lists it failed, then `force-leave`
+/// it (with `prune`, `force-leave -prune`) at another reference agent. Ok(time until everyone
+/// listed it failed, time until everyone agreed on the outcome), or what the nodes listed
+/// instead and where the agents' logs were kept.
+fn run_once(release: Release, run: usize, prune: bool) -> Result<(Duration, Duration), String> {
+    let mut cluster = Cluster::start(release, run);
+    let victim = REFERENCE_AGENTS - 1;
+    let name = cluster.agents[victim].name.clone();
+    cluster.agents[victim].kill();
+    let t = Instant::now();
+    let failed = wait_until(FAILURE_LIMIT, || {
+        cluster.everywhere(&name, victim, Some("failed"))
+    });
+    let detect = t.elapsed();
+    let (command, expected) = if prune {
+        (&["force-leave", "-prune", &name][..], None)
+    } else {
+        (&["force-leave", &name][..], Some("left"))
+    };
+    let at = &cluster.agents[run % victim];
+    let t = Instant::now();
+    let done = failed && {
+        at.cli(command).expect("serf force-leave");
+        wait_until(LEAVE_LIMIT, || cluster.everywhere(&name, victim, expected))
+    };
+    let spread = t.elapsed();
+    if done {
+        cluster.shutdown();
+        return Ok((detect, spread));
+    }
+    let seen = cluster.statuses(&name, victim);
+    let logs = keep_logs(&cluster, release, run);
+    cluster.shutdown();
+    Err(if failed {
+        format!(
+            "{} after {}: {seen:?} (expected {expected:?} everywhere); logs in {logs}",
+            command.join(" "),
+            secs(spread)
+        )
+    } else {
+        format!("not failed everywhere: {seen:?}; logs in {logs}")
+    })
+}
+
+/// Copies the agents' logs (removed when the agents are dropped) for a failed run.
+fn keep_logs(cluster: &Cluster, release: Release, run: usize) -> String {
+    let dir = std::env::temp_dir().join(format!(
+        "libserf-force-leave-{release:?}-{run}-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::create_dir_all(&dir);
+    for a in &cluster.agents {
+        let _ = std::fs::copy(&a.log, dir.join(format!("{}.log", a.name)));
+    }
+    dir.display().to_string()
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2}s", d.as_secs_f64())
+}
+
+/// Runs the scenario [`RUNS`] times and fails unless every run ended consistently.
+fn repeat(release: Release, prune: bool) {
+    let started = Instant::now();
+    let mut failures = Vec::new();
+    for run in 0..RUNS {
+        match run_once(release, run, prune) {
+            Ok((detect, spread)) => println!(
+                "{release:?} run {run}: failed everywhere after {}, force-leave{} everywhere after {}",
+                secs(detect),
+                if prune { " -prune" } else { "" },
+                secs(spread)
+            ),
+            Err(e) => {
+                println!("{release:?} run {run}: {e}");
+                failures.push(format!("run {run}: {e}"));
+            }
+        }
+    }
+    println!(
+        "{release:?}: {}/{RUNS} runs consistent in {}",
+        RUNS - failures.len(),
+        secs(started.elapsed())
+    );
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+fn force_leave(release: Release) {
+    repeat(release, false);
+}
+
+fn force_leave_prune(release: Release) {
+    repeat(release, true);
+}
+
+reference::against_both_releases!(force_leave: force_leave_of_a_killed_agent_reaches_every_node, force_leave_of_a_killed_agent_reaches_every_node_with_serf_0_9);
+
+reference::against_both_releases!(force_leave_prune: force_leave_prune_erases_a_killed_agent_everywhere, force_leave_prune_erases_a_killed_agent_everywhere_with_serf_0_9);
