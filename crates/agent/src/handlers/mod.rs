@@ -40,6 +40,7 @@ mod lane;
 mod process;
 mod runner;
 mod spec;
+mod steps;
 #[cfg(test)]
 mod tests;
 

@@ -11,6 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::input::ScriptInput;
+use super::steps::{mark, Step};
 use super::{OUTPUT_GRACE, OUTPUT_LIMIT, SLOW_WARNING};
 use crate::log::Logger;
 
@@ -93,7 +94,9 @@ pub(super) fn run_script(
         .stdout(writer.try_clone()?)
         .stderr(writer)
         .process_group(0);
+    mark(Step::Spawning);
     let spawned = command.spawn();
+    mark(Step::Spawned);
     // `command` holds our copies of the pipe's write end; end-of-file only arrives once they are
     // closed too.
     drop(command);
@@ -147,6 +150,7 @@ fn supervise(
         }
         if exited.is_none() {
             if let Some(status) = child.try_wait()? {
+                mark(Step::Exited);
                 exited = Some((status, Instant::now()));
                 stdin = None;
             }
@@ -197,7 +201,10 @@ fn supervise(
         let mut fds = fds.iter();
         if output_open && fds.next().is_some_and(|fd| fd.revents != 0) {
             match output.read(&mut buf) {
-                Ok(0) => output_open = false,
+                Ok(0) => {
+                    mark(Step::OutputClosed);
+                    output_open = false;
+                }
                 Ok(n) => ring.write(&buf[..n]),
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => output_open = false,

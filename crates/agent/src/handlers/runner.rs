@@ -12,6 +12,7 @@ use super::input::{DispatchContext, ScriptInput};
 use super::lane::{Job, Lane, Rejected};
 use super::process::{exit_error, run_script};
 use super::spec::HandlerSpec;
+use super::steps::{mark, Step};
 use super::{lock, OUTPUT_LIMIT};
 use crate::log::Logger;
 use serf::api::Event;
@@ -132,7 +133,7 @@ impl HandlerRunner {
                 input: input.clone(),
             };
             match lane.submit(job) {
-                Ok(()) => {}
+                Ok(()) => mark(Step::Queued),
                 Err(Rejected::Full) => {
                     dropped += 1;
                     self.shared.log.warn(format!(
@@ -212,12 +213,15 @@ impl Shared {
     fn work(&self, queries: bool) {
         let lane = if queries { &self.queries } else { &self.events };
         while let Some(job) = lane.take() {
+            mark(Step::Taken);
             let started = Instant::now();
             self.invoke(&job);
             // HashiCorp's timer of each handler run, named after the script, in ms.
             metrics::histogram!(format!("agent.invoke.{}", job.script))
                 .record(started.elapsed().as_secs_f64() * 1000.0);
+            mark(Step::Handled);
             lane.finish(&job.script);
+            mark(Step::Finished);
         }
     }
 
