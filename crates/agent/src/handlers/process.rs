@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, PipeReader, Read, Write as _};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd as _, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -110,28 +110,34 @@ pub(super) fn run_script(
     result
 }
 
-/// Feeds stdin and collects output without blocking on either, so that the slow warning, the
-/// shutdown kill and the exit of the shell are noticed within [`POLL_INTERVAL`].
+/// Feeds stdin and collects output without blocking on either, and notices the shell's exit the
+/// moment it happens (a pidfd in the same `poll`; without one, by re-checking after short
+/// sleeps). The slow warning and the shutdown kill are noticed within [`POLL_INTERVAL`].
 fn supervise(
     child: &mut Child,
-    mut stdin: Option<ChildStdin>,
+    stdin: Option<ChildStdin>,
     mut output: PipeReader,
     script: &str,
     input: &ScriptInput,
     kill: &AtomicBool,
     log: &Logger,
 ) -> io::Result<Finished> {
-    if let Some(pipe) = &stdin {
-        set_nonblocking(pipe)?;
-    }
+    let mut written = 0;
+    let mut stdin = match stdin {
+        Some(pipe) => {
+            set_nonblocking(&pipe)?;
+            // A payload that fits the pipe's buffer (nearly all do) is written at once, without
+            // a round through `poll`.
+            Some(pipe).filter(|pipe| !feed(pipe, input, &mut written, log))
+        }
+        None => None,
+    };
+    let exit_fd = pidfd(child);
     let started = Instant::now();
     let mut ring = OutputRing::default();
-    let mut written = 0;
     let mut output_open = true;
     let mut exited: Option<(ExitStatus, Instant)> = None;
     let mut slow_warned = false;
-    // The shell's exit follows the end of its output within microseconds: look again soon, so
-    // a lane of quick scripts is not paced by this sleep.
     let mut idle_sleep = Duration::from_micros(50);
     let mut buf = [0u8; 4096];
     loop {
@@ -170,15 +176,21 @@ fn supervise(
             ));
         }
 
-        let mut fds = Vec::with_capacity(2);
-        if output_open {
-            fds.push(pollfd(output.as_raw_fd(), libc::POLLIN));
-        }
-        if let Some(pipe) = &stdin {
-            fds.push(pollfd(pipe.as_raw_fd(), libc::POLLOUT));
-        }
-        if fds.is_empty() {
-            // Output closed but the shell still runs: nothing to wait on but its exit.
+        // Output first, then stdin, then the exit; absent ones are skipped by `poll` (fd -1).
+        let mut fds = [
+            pollfd(output_open.then(|| output.as_raw_fd()), libc::POLLIN),
+            pollfd(stdin.as_ref().map(AsRawFd::as_raw_fd), libc::POLLOUT),
+            pollfd(
+                exit_fd
+                    .as_ref()
+                    .filter(|_| exited.is_none())
+                    .map(AsRawFd::as_raw_fd),
+                libc::POLLIN,
+            ),
+        ];
+        if fds.iter().all(|fd| fd.fd < 0) {
+            // No pidfd, output closed, the shell still runs: nothing to wait on but its exit.
+            // It follows the end of the output within microseconds, so look again soon.
             thread::sleep(idle_sleep);
             idle_sleep = (idle_sleep * 2).min(POLL_INTERVAL);
             continue;
@@ -198,8 +210,7 @@ fn supervise(
             }
             return Err(err);
         }
-        let mut fds = fds.iter();
-        if output_open && fds.next().is_some_and(|fd| fd.revents != 0) {
+        if fds[0].revents != 0 {
             match output.read(&mut buf) {
                 Ok(0) => {
                     mark(Step::OutputClosed);
@@ -210,24 +221,9 @@ fn supervise(
                 Err(_) => output_open = false,
             }
         }
-        let stdin_ready = fds.next().is_some_and(|fd| fd.revents != 0);
-        if let (Some(pipe), true) = (&mut stdin, stdin_ready) {
-            match pipe.write(&input.stdin[written..]) {
-                Ok(n) => {
-                    written += n;
-                    if written == input.stdin.len() {
-                        stdin = None;
-                    }
-                }
-                Err(err)
-                    if matches!(
-                        err.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                    ) => {}
-                Err(err) => {
-                    if input.is_payload {
-                        log.error(format!("Error writing payload: {err}"));
-                    }
+        if fds[1].revents != 0 {
+            if let Some(pipe) = &stdin {
+                if feed(pipe, input, &mut written, log) {
                     stdin = None;
                 }
             }
@@ -235,9 +231,51 @@ fn supervise(
     }
 }
 
-fn pollfd(fd: libc::c_int, events: libc::c_short) -> libc::pollfd {
+/// Writes what the pipe takes of the rest of stdin; true once it is all written or writing
+/// failed (logged for payloads, as Go does), so the pipe can be closed.
+fn feed(mut pipe: &ChildStdin, input: &ScriptInput, written: &mut usize, log: &Logger) -> bool {
+    loop {
+        match pipe.write(&input.stdin[*written..]) {
+            Ok(n) => {
+                *written += n;
+                if *written == input.stdin.len() {
+                    return true;
+                }
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return false,
+            Err(err) => {
+                if input.is_payload {
+                    log.error(format!("Error writing payload: {err}"));
+                }
+                return true;
+            }
+        }
+    }
+}
+
+/// A descriptor that becomes readable when the shell exits (Linux 5.3+); `None` elsewhere,
+/// and the supervisor falls back to sleeping between checks.
+fn pidfd(child: &Child) -> Option<OwnedFd> {
+    #[cfg(target_os = "linux")]
+    {
+        let pid = child.id() as libc::pid_t;
+        // SAFETY: plain syscall; the shell is not reaped yet, so its pid is still ours.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        // SAFETY: on success the call returned a new descriptor that nothing else owns.
+        (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = child;
+        None
+    }
+}
+
+/// A `poll` entry; `None` becomes -1, which `poll` skips.
+fn pollfd(fd: Option<RawFd>, events: libc::c_short) -> libc::pollfd {
     libc::pollfd {
-        fd,
+        fd: fd.unwrap_or(-1),
         events,
         revents: 0,
     }
