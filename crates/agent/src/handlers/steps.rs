@@ -17,10 +17,8 @@ pub(super) enum Step {
     OutputClosed,
     /// The shell's exit status is in hand.
     Exited,
-    /// Logged and measured; the lane is told next.
+    /// Logged and measured; the lane is told next, and the worker takes its next job.
     Handled,
-    /// The lane knows it finished.
-    Finished,
 }
 
 #[cfg(test)]

@@ -94,7 +94,7 @@ fn specs(texts: &[&str]) -> Vec<HandlerSpec> {
 
 fn limits(event_workers: usize, query_workers: usize, grace_ms: u64) -> RunnerLimits {
     RunnerLimits {
-        queue_capacity: 16,
+        queue_bytes: 1 << 20,
         event_workers,
         query_workers,
         shutdown_grace: Duration::from_millis(grace_ms),
@@ -531,26 +531,58 @@ fn queries_are_not_held_up_by_hung_member_scripts() {
 }
 
 #[test]
-fn full_lanes_drop_and_count() {
+fn full_lanes_drop_count_and_warn_once() {
+    // Each invocation holds its 4000-byte payload and some 1 KiB more: two fit in 12,000 bytes.
     let mut limits = limits(1, 1, 100);
-    limits.queue_capacity = 2;
+    limits.queue_bytes = 12_000;
     let started = TempPath::new("full");
     let script = format!("user=touch {}; sleep 30", started.shell());
     let (runner, mut lines) = runner(&[&script], limits);
+    let payload = vec![b'x'; 4000];
     let dropped: u64 = (0..5)
-        .map(|_| runner.dispatch(&user("x", b""), ctx(None)))
+        .map(|_| runner.dispatch(&user("x", &payload), ctx(None)))
         .sum();
     assert_eq!(dropped, 3);
-    lines.wait("[WARN] agent: Dropping event 'user' for script 'touch ");
+    lines.wait(
+        "[WARN] agent: Event handler event queue full (12000 bytes pending): dropping event \
+         'user' for script 'touch ",
+    );
     // The first invocation runs, the second waits for it and is discarded at shutdown.
     started.wait();
     runner.shutdown();
     lines.wait("Discarding 1 pending event handler invocations at shutdown");
+    let warnings: Vec<&String> = lines
+        .drain()
+        .iter()
+        .filter(|l| l.contains("queue full"))
+        .collect();
+    assert_eq!(
+        warnings.len(),
+        1,
+        "one line for the three drops: {warnings:#?}"
+    );
+    assert!(
+        warnings[0].ends_with("; 1 dropped so far"),
+        "{}",
+        warnings[0]
+    );
     assert_eq!(
         runner.dispatch(&user("x", b""), ctx(None)),
         0,
         "after shutdown nothing is queued, so nothing is dropped"
     );
+}
+
+#[test]
+fn an_empty_lane_takes_an_invocation_larger_than_its_bound() {
+    let out = TempPath::new("large");
+    let script = format!("user=cat > {0}.part && mv {0}.part {0}", out.shell());
+    let mut limits = limits(1, 1, 1000);
+    limits.queue_bytes = 1;
+    let (runner, _lines) = runner(&[&script], limits);
+    let payload = vec![b'y'; 100_000];
+    assert_eq!(runner.dispatch(&user("big", &payload), ctx(None)), 0);
+    assert_eq!(out.wait().len(), 100_001);
 }
 
 #[test]
@@ -658,8 +690,7 @@ fn lane_steps() {
             })
         })
         .collect();
-    let mut limits = limits(4, 4, 5000);
-    limits.queue_capacity = usize::MAX;
+    let limits = limits(4, 4, 5000);
     let (runner, _lines) = runner(&[&spec], limits);
     println!("{EVENTS} invocations per run, {spinners} busy threads beside them; µs, p50 / p90");
     for (mode, pace) in [("backlog", None), ("200/s", Some(Duration::from_millis(5)))] {
@@ -691,7 +722,7 @@ fn lane_steps() {
                 .map(|(_, t)| *t)
                 .collect()
         };
-        let [queued, taken, spawning, spawned, closed, exited, handled, finished] = [
+        let [queued, taken, spawning, spawned, closed, exited, handled] = [
             Step::Queued,
             Step::Taken,
             Step::Spawning,
@@ -699,11 +730,10 @@ fn lane_steps() {
             Step::OutputClosed,
             Step::Exited,
             Step::Handled,
-            Step::Finished,
         ]
         .map(at);
         assert!(
-            [&queued, &taken, &spawning, &spawned, &closed, &exited, &handled, &finished]
+            [&queued, &taken, &spawning, &spawned, &closed, &exited, &handled]
                 .iter()
                 .all(|v| v.len() == EVENTS),
             "a step is missing a mark"
@@ -730,7 +760,6 @@ fn lane_steps() {
             ("script runs (to output EOF)", gaps(&spawned, &closed)),
             ("EOF → exit noticed", gaps(&closed, &exited)),
             ("exit → logged, measured", gaps(&exited, &handled)),
-            ("lane told", gaps(&handled, &finished)),
             ("whole invocation", gaps(&taken, &handled)),
             ("cycle (taken → next taken)", gaps(&taken, &taken[1..])),
         ];
