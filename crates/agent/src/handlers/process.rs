@@ -2,10 +2,10 @@
 //! without blocking, the slow warning, the shutdown kill, and Go's wording of exit errors.
 
 use std::collections::VecDeque;
-use std::io::{self, PipeReader, Read, Write as _};
+use std::io::{self, PipeReader, PipeWriter, Read, Write as _};
 use std::os::fd::{AsRawFd, FromRawFd as _, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -78,31 +78,49 @@ pub(super) struct Finished {
 }
 
 /// Spawns the script and supervises it to the end; on an internal error it is killed first.
+///
+/// Stdin is written before the spawn, as far as the pipe's buffer takes it (all of nearly any
+/// payload), so the script never waits for this thread to be scheduled to read it.
 pub(super) fn run_script(
     script: &str,
     input: &ScriptInput,
     kill: &AtomicBool,
     log: &Logger,
 ) -> io::Result<Finished> {
+    let (stdin, feeder) = io::pipe()?;
+    set_nonblocking(&feeder)?;
+    let mut written = 0;
+    let fed = input.stdin.is_empty() || feed(&feeder, input, &mut written, log);
+    let feeder = (!fed).then_some(feeder);
     let (output, writer) = io::pipe()?;
+    // Kept open while the shell runs (if its exit can be polled), so that the end of its output
+    // does not wake this thread a moment before its exit does.
+    let held = writer.try_clone()?;
     let mut command = Command::new(SHELL);
     command
         .arg("-c")
         .arg(script)
         .envs(input.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::piped())
+        .stdin(stdin)
         .stdout(writer.try_clone()?)
         .stderr(writer)
         .process_group(0);
     mark(Step::Spawning);
     let spawned = command.spawn();
     mark(Step::Spawned);
-    // `command` holds our copies of the pipe's write end; end-of-file only arrives once they are
-    // closed too.
+    // `command` holds our copies of the pipes' ends given to the child; end-of-file on either
+    // only arrives once they are closed too.
     drop(command);
     let mut child = spawned?;
-    let stdin = child.stdin.take().filter(|_| !input.stdin.is_empty());
-    let result = supervise(&mut child, stdin, output, script, input, kill, log);
+    let exit_fd = pidfd(&child);
+    let pipes = Pipes {
+        feeder,
+        written,
+        output,
+        held: exit_fd.is_some().then_some(held),
+        exit_fd,
+    };
+    let result = supervise(&mut child, pipes, script, input, kill, log);
     if result.is_err() {
         kill_group(&child);
         let _ = child.wait();
@@ -110,29 +128,36 @@ pub(super) fn run_script(
     result
 }
 
+/// The supervisor's ends of a running script's pipes, and its exit.
+struct Pipes {
+    /// Stdin's write end while some of it is left to write, and how much is written.
+    feeder: Option<PipeWriter>,
+    written: usize,
+    output: PipeReader,
+    /// A write end of the output pipe, closed once the shell has exited.
+    held: Option<PipeWriter>,
+    /// Readable once the shell has exited; see [`pidfd`].
+    exit_fd: Option<OwnedFd>,
+}
+
 /// Feeds stdin and collects output without blocking on either, and notices the shell's exit the
 /// moment it happens (a pidfd in the same `poll`; without one, by re-checking after short
 /// sleeps). The slow warning and the shutdown kill are noticed within [`POLL_INTERVAL`].
 fn supervise(
     child: &mut Child,
-    stdin: Option<ChildStdin>,
-    mut output: PipeReader,
+    pipes: Pipes,
     script: &str,
     input: &ScriptInput,
     kill: &AtomicBool,
     log: &Logger,
 ) -> io::Result<Finished> {
-    let mut written = 0;
-    let mut stdin = match stdin {
-        Some(pipe) => {
-            set_nonblocking(&pipe)?;
-            // A payload that fits the pipe's buffer (nearly all do) is written at once, without
-            // a round through `poll`.
-            Some(pipe).filter(|pipe| !feed(pipe, input, &mut written, log))
-        }
-        None => None,
-    };
-    let exit_fd = pidfd(child);
+    let Pipes {
+        feeder: mut stdin,
+        mut written,
+        mut output,
+        mut held,
+        exit_fd,
+    } = pipes;
     let started = Instant::now();
     let mut ring = OutputRing::default();
     let mut output_open = true;
@@ -159,6 +184,8 @@ fn supervise(
                 mark(Step::Exited);
                 exited = Some((status, Instant::now()));
                 stdin = None;
+                // Only processes it left behind hold the output open now.
+                drop(held.take());
             }
         }
         if let Some((status, at)) = exited {
@@ -233,7 +260,7 @@ fn supervise(
 
 /// Writes what the pipe takes of the rest of stdin; true once it is all written or writing
 /// failed (logged for payloads, as Go does), so the pipe can be closed.
-fn feed(mut pipe: &ChildStdin, input: &ScriptInput, written: &mut usize, log: &Logger) -> bool {
+fn feed(mut pipe: &PipeWriter, input: &ScriptInput, written: &mut usize, log: &Logger) -> bool {
     loop {
         match pipe.write(&input.stdin[*written..]) {
             Ok(n) => {
@@ -282,7 +309,7 @@ fn pollfd(fd: Option<RawFd>, events: libc::c_short) -> libc::pollfd {
 }
 
 /// Lets the supervisor write stdin in pieces as the script reads it.
-fn set_nonblocking(pipe: &ChildStdin) -> io::Result<()> {
+fn set_nonblocking(pipe: &PipeWriter) -> io::Result<()> {
     let fd = pipe.as_raw_fd();
     // SAFETY: fcntl on a descriptor we own, only adding a status flag.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };

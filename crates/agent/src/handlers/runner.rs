@@ -131,9 +131,9 @@ impl HandlerRunner {
         }
         let input = Arc::new(input);
         let (lane, lane_name) = if input.query.is_some() {
-            (&self.shared.queries, "query")
+            (&self.shared.queries, "queries")
         } else {
-            (&self.shared.events, "event")
+            (&self.shared.events, "member and user events")
         };
         let mut dropped = 0;
         for script in scripts {
@@ -147,7 +147,7 @@ impl HandlerRunner {
                     dropped += 1;
                     if let Some(total) = warn {
                         self.shared.log.warn(format!(
-                            "agent: Event handler {lane_name} queue full ({} bytes pending): \
+                            "agent: Event handler queue for {lane_name} full ({} bytes): \
                              dropping event '{}' for script '{script}' and others until it \
                              drains; {total} dropped so far",
                             lane.max_bytes, input.event_type
