@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, PipeReader, PipeWriter, Read, Write as _};
-use std::os::fd::{AsRawFd, FromRawFd as _, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -286,6 +286,7 @@ fn feed(mut pipe: &PipeWriter, input: &ScriptInput, written: &mut usize, log: &L
 fn pidfd(child: &Child) -> Option<OwnedFd> {
     #[cfg(target_os = "linux")]
     {
+        use std::os::fd::FromRawFd as _;
         let pid = child.id() as libc::pid_t;
         // SAFETY: plain syscall; the shell is not reaped yet, so its pid is still ours.
         let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
