@@ -17,7 +17,7 @@ mod own_events;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use load::{LoadOutcome, AGENTS, RATE, SCRIPTED, TOTAL};
+use load::{LoadOutcome, AGENTS, PACE_WINDOW, RATE, SCRIPTED, TOTAL};
 
 fn main() {
     if !bench::selected("load") {
@@ -71,6 +71,16 @@ fn scripts(o: &LoadOutcome) -> String {
     format!("{missed} missed, {twice} twice")
 }
 
+fn paces(o: &LoadOutcome) -> String {
+    let each: Vec<String> = o
+        .agents
+        .iter()
+        .filter_map(|a| a.pace)
+        .map(|p| format!("{:.0}; {:.0}", p.sending, p.best))
+        .collect();
+    each.join(" / ")
+}
+
 fn counted(o: &LoadOutcome, key: &str) -> String {
     let sum: u64 = o.agents.iter().map(|a| a.counter(key)).sum();
     if o.agents.iter().any(|a| a.counters.contains_key(key)) {
@@ -114,6 +124,13 @@ fn markdown(ours: &LoadOutcome, theirs: &LoadOutcome) -> String {
         )
     });
     row(&format!("handler scripts ({SCRIPTED} agents)"), &scripts);
+    row(
+        &format!(
+            "scripts/s per lane: while sending; busiest {} s",
+            PACE_WINDOW.as_secs()
+        ),
+        &paces,
+    );
     for key in [
         "handler_drops",
         "broadcasts_pruned",

@@ -293,7 +293,11 @@ fn start(config: Config, args: &[String], logger: Logger, gate: &Gate) -> Result
         .map_err(|e| format!("Failed to start the Serf agent: {e}"))?;
     let specs = parse_specs(&config.event_handlers)?;
     agent.set_handler_info(handler_info(&specs));
-    let runner = HandlerRunner::new(specs, logger.clone(), RunnerLimits::default());
+    let limits = RunnerLimits {
+        queue_bytes: config.event_handler_queue_bytes,
+        ..RunnerLimits::default()
+    };
+    let runner = HandlerRunner::new(specs, logger.clone(), limits);
     let scripts = Arc::new(ScriptHandler {
         runner,
         agent: Arc::downgrade(&agent),

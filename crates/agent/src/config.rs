@@ -13,6 +13,7 @@ use serf::api::SizeLimits;
 use thiserror::Error;
 
 use super::duration;
+use super::handlers::DEFAULT_QUEUE_BYTES;
 
 /// The port used when an address gives none.
 pub const DEFAULT_BIND_PORT: u16 = 7946;
@@ -55,6 +56,10 @@ pub struct Config {
     pub user_event_size_limit: usize,
     pub start_join: Vec<String>,
     pub event_handlers: Vec<String>,
+    /// Ours (HashiCorp's agent has no such bound): bytes that pending invocations of the
+    /// event-handler scripts may hold, per lane (member and user events; queries), before new
+    /// ones are dropped and counted in `handler_drops`. Read at start.
+    pub event_handler_queue_bytes: usize,
     pub profile: String,
     pub snapshot_path: String,
     pub leave_on_terminate: bool,
@@ -101,6 +106,7 @@ impl Default for Config {
             user_event_size_limit: SizeLimits::default().user_event,
             start_join: Vec::new(),
             event_handlers: Vec::new(),
+            event_handler_queue_bytes: DEFAULT_QUEUE_BYTES,
             profile: "lan".into(),
             snapshot_path: String::new(),
             leave_on_terminate: false,
@@ -149,6 +155,7 @@ pub struct Layer {
     pub user_event_size_limit: Option<usize>,
     pub start_join: Option<Vec<String>>,
     pub event_handlers: Option<Vec<String>>,
+    pub event_handler_queue_bytes: Option<usize>,
     pub profile: Option<String>,
     pub snapshot_path: Option<String>,
     pub leave_on_terminate: Option<bool>,
@@ -246,6 +253,10 @@ impl Config {
             ),
             (&mut self.query_size_limit, layer.query_size_limit),
             (&mut self.user_event_size_limit, layer.user_event_size_limit),
+            (
+                &mut self.event_handler_queue_bytes,
+                layer.event_handler_queue_bytes,
+            ),
         ] {
             if let Some(v) = value.filter(|v| *v > 0) {
                 *target = v;
@@ -453,6 +464,18 @@ mod tests {
         assert_eq!(c.retry_interval, Duration::from_secs(10));
         assert_eq!(c.reconnect_timeout, Some(Duration::from_secs(3600)));
         assert_eq!(c.protocol, 5, "zero leaves the default, as Go's merge does");
+    }
+
+    #[test]
+    fn the_handler_queue_bound_is_a_config_key() {
+        let mut c = Config::default();
+        assert_eq!(c.event_handler_queue_bytes, 128 * 1024 * 1024);
+        c.merge(&layer(r#"{"event_handler_queue_bytes":1048576}"#))
+            .unwrap();
+        assert_eq!(c.event_handler_queue_bytes, 1 << 20);
+        c.merge(&layer(r#"{"event_handler_queue_bytes":0}"#))
+            .unwrap();
+        assert_eq!(c.event_handler_queue_bytes, 1 << 20, "zero leaves it alone");
     }
 
     #[test]

@@ -41,10 +41,15 @@ fn every_event_reaches_every_agent_once_or_is_counted() {
             let received_missing =
                 a.missing as u64 - a.counter("stream_drops").min(a.missing as u64);
             let expected = received_missing + a.counter("handler_drops");
+            let pace = a.pace.expect("a scripted agent's pace");
             println!(
-                "{}: handler missed {missing}, of them counted as handler drops {}",
+                "{}: handler missed {missing}, of them counted as handler drops {}; scripts/s \
+                 while sending {:.0}, in the busiest {} s {:.0}",
                 a.name,
-                a.counter("handler_drops")
+                a.counter("handler_drops"),
+                pace.sending,
+                load::PACE_WINDOW.as_secs(),
+                pace.best
             );
             if twice > 0 {
                 problems.push(format!("{}: the handler ran twice for {twice}", a.name));

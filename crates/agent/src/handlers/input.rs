@@ -31,6 +31,8 @@ pub(super) struct ScriptInput {
     /// Stdin is a user/query payload: Go logs failures to write those, not member lines.
     pub(super) is_payload: bool,
     pub(super) query: Option<QueryTarget>,
+    /// Roughly the memory all of this holds, for the lanes' bound.
+    pub(super) bytes: usize,
 }
 
 pub(super) struct QueryTarget {
@@ -74,12 +76,20 @@ impl ScriptInput {
             }
             Event::Member { .. } | Event::Shutdown { .. } => {}
         }
+        let bytes = std::mem::size_of::<ScriptInput>()
+            + stdin.len()
+            + env
+                .iter()
+                .map(|(k, v)| std::mem::size_of::<(String, String)>() + k.len() + v.len())
+                .sum::<usize>()
+            + query.as_ref().map_or(0, |q| q.name.len());
         Some(ScriptInput {
             event_type,
             env,
             stdin,
             is_payload,
             query,
+            bytes,
         })
     }
 }

@@ -21,9 +21,14 @@
 //! * Queries go to their own *query lane*, unordered, with their own workers and queue, so a
 //!   hung member handler can never make a query miss its deadline.
 //! * Each lane has a fixed number of workers (together the cap on concurrent processes) and a
-//!   bound on invocations queued or running; beyond it an invocation is dropped, logged at WARN
-//!   and counted (the return value of [`HandlerRunner::dispatch`]) rather than blocking the
-//!   caller.
+//!   bound on the memory its invocations queued or running hold (scripts, environments, stdin;
+//!   [`RunnerLimits::queue_bytes`], the agent's `event_handler_queue_bytes`, 128 MiB by
+//!   default: many minutes of backlog, so a burst is worked off rather than lost). Beyond it
+//!   an invocation is dropped and counted (the return value of [`HandlerRunner::dispatch`])
+//!   rather than blocking the caller; one WARN line with the lane's running total of drops
+//!   marks the first, and at most one follows per 10 s.
+//! * A worker that finishes a script's invocation runs that script's next one itself when no
+//!   other script waits for a worker: a backlog of one script costs no thread hand-offs.
 //! * A spec whose filter lists several matching elements (`user,user:deploy=x.sh`) runs once per
 //!   event; Go expanded it into one script per element and ran it once per matching element.
 //! * Scripts run in their own process group so [`HandlerRunner::shutdown`] can kill whatever a
@@ -31,6 +36,8 @@
 //!   the agent but not its handlers.
 //! * After the shell exits, output is read for at most [`OUTPUT_GRACE`] more: a background
 //!   process that keeps the pipe open no longer stalls the handler forever as it did in Go.
+//!   The exit itself is noticed through a pidfd polled with the pipes (Linux 5.3+; elsewhere
+//!   by re-checking after short sleeps).
 //!
 //! Writing stdin relies on SIGPIPE being ignored, as Rust's runtime arranges for the agent
 //! binary; a script that exits without reading its stdin then yields `EPIPE`, not a signal.
@@ -40,6 +47,7 @@ mod lane;
 mod process;
 mod runner;
 mod spec;
+mod steps;
 #[cfg(test)]
 mod tests;
 
@@ -47,7 +55,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 pub use input::{DispatchContext, Responder};
-pub use runner::{HandlerRunner, RunnerLimits};
+pub use runner::{HandlerRunner, RunnerLimits, DEFAULT_QUEUE_BYTES};
 pub use spec::{HandlerSpec, HandlerSpecError};
 
 /// How much of a script's combined stdout/stderr is kept (Go's `maxBufSize`), so a runaway

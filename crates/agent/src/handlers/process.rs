@@ -2,15 +2,16 @@
 //! without blocking, the slow warning, the shutdown kill, and Go's wording of exit errors.
 
 use std::collections::VecDeque;
-use std::io::{self, PipeReader, Read, Write as _};
-use std::os::fd::AsRawFd;
+use std::io::{self, PipeReader, PipeWriter, Read, Write as _};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use super::input::ScriptInput;
+use super::steps::{mark, Step};
 use super::{OUTPUT_GRACE, OUTPUT_LIMIT, SLOW_WARNING};
 use crate::log::Logger;
 
@@ -77,29 +78,49 @@ pub(super) struct Finished {
 }
 
 /// Spawns the script and supervises it to the end; on an internal error it is killed first.
+///
+/// Stdin is written before the spawn, as far as the pipe's buffer takes it (all of nearly any
+/// payload), so the script never waits for this thread to be scheduled to read it.
 pub(super) fn run_script(
     script: &str,
     input: &ScriptInput,
     kill: &AtomicBool,
     log: &Logger,
 ) -> io::Result<Finished> {
+    let (stdin, feeder) = io::pipe()?;
+    set_nonblocking(&feeder)?;
+    let mut written = 0;
+    let fed = input.stdin.is_empty() || feed(&feeder, input, &mut written, log);
+    let feeder = (!fed).then_some(feeder);
     let (output, writer) = io::pipe()?;
+    // Kept open while the shell runs (if its exit can be polled), so that the end of its output
+    // does not wake this thread a moment before its exit does.
+    let held = writer.try_clone()?;
     let mut command = Command::new(SHELL);
     command
         .arg("-c")
         .arg(script)
         .envs(input.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::piped())
+        .stdin(stdin)
         .stdout(writer.try_clone()?)
         .stderr(writer)
         .process_group(0);
+    mark(Step::Spawning);
     let spawned = command.spawn();
-    // `command` holds our copies of the pipe's write end; end-of-file only arrives once they are
-    // closed too.
+    mark(Step::Spawned);
+    // `command` holds our copies of the pipes' ends given to the child; end-of-file on either
+    // only arrives once they are closed too.
     drop(command);
     let mut child = spawned?;
-    let stdin = child.stdin.take().filter(|_| !input.stdin.is_empty());
-    let result = supervise(&mut child, stdin, output, script, input, kill, log);
+    let exit_fd = pidfd(&child);
+    let pipes = Pipes {
+        feeder,
+        written,
+        output,
+        held: exit_fd.is_some().then_some(held),
+        exit_fd,
+    };
+    let result = supervise(&mut child, pipes, script, input, kill, log);
     if result.is_err() {
         kill_group(&child);
         let _ = child.wait();
@@ -107,28 +128,41 @@ pub(super) fn run_script(
     result
 }
 
-/// Feeds stdin and collects output without blocking on either, so that the slow warning, the
-/// shutdown kill and the exit of the shell are noticed within [`POLL_INTERVAL`].
+/// The supervisor's ends of a running script's pipes, and its exit.
+struct Pipes {
+    /// Stdin's write end while some of it is left to write, and how much is written.
+    feeder: Option<PipeWriter>,
+    written: usize,
+    output: PipeReader,
+    /// A write end of the output pipe, closed once the shell has exited.
+    held: Option<PipeWriter>,
+    /// Readable once the shell has exited; see [`pidfd`].
+    exit_fd: Option<OwnedFd>,
+}
+
+/// Feeds stdin and collects output without blocking on either, and notices the shell's exit the
+/// moment it happens (a pidfd in the same `poll`; without one, by re-checking after short
+/// sleeps). The slow warning and the shutdown kill are noticed within [`POLL_INTERVAL`].
 fn supervise(
     child: &mut Child,
-    mut stdin: Option<ChildStdin>,
-    mut output: PipeReader,
+    pipes: Pipes,
     script: &str,
     input: &ScriptInput,
     kill: &AtomicBool,
     log: &Logger,
 ) -> io::Result<Finished> {
-    if let Some(pipe) = &stdin {
-        set_nonblocking(pipe)?;
-    }
+    let Pipes {
+        feeder: mut stdin,
+        mut written,
+        mut output,
+        mut held,
+        exit_fd,
+    } = pipes;
     let started = Instant::now();
     let mut ring = OutputRing::default();
-    let mut written = 0;
     let mut output_open = true;
     let mut exited: Option<(ExitStatus, Instant)> = None;
     let mut slow_warned = false;
-    // The shell's exit follows the end of its output within microseconds: look again soon, so
-    // a lane of quick scripts is not paced by this sleep.
     let mut idle_sleep = Duration::from_micros(50);
     let mut buf = [0u8; 4096];
     loop {
@@ -147,8 +181,11 @@ fn supervise(
         }
         if exited.is_none() {
             if let Some(status) = child.try_wait()? {
+                mark(Step::Exited);
                 exited = Some((status, Instant::now()));
                 stdin = None;
+                // Only processes it left behind hold the output open now.
+                drop(held.take());
             }
         }
         if let Some((status, at)) = exited {
@@ -166,15 +203,21 @@ fn supervise(
             ));
         }
 
-        let mut fds = Vec::with_capacity(2);
-        if output_open {
-            fds.push(pollfd(output.as_raw_fd(), libc::POLLIN));
-        }
-        if let Some(pipe) = &stdin {
-            fds.push(pollfd(pipe.as_raw_fd(), libc::POLLOUT));
-        }
-        if fds.is_empty() {
-            // Output closed but the shell still runs: nothing to wait on but its exit.
+        // Output first, then stdin, then the exit; absent ones are skipped by `poll` (fd -1).
+        let mut fds = [
+            pollfd(output_open.then(|| output.as_raw_fd()), libc::POLLIN),
+            pollfd(stdin.as_ref().map(AsRawFd::as_raw_fd), libc::POLLOUT),
+            pollfd(
+                exit_fd
+                    .as_ref()
+                    .filter(|_| exited.is_none())
+                    .map(AsRawFd::as_raw_fd),
+                libc::POLLIN,
+            ),
+        ];
+        if fds.iter().all(|fd| fd.fd < 0) {
+            // No pidfd, output closed, the shell still runs: nothing to wait on but its exit.
+            // It follows the end of the output within microseconds, so look again soon.
             thread::sleep(idle_sleep);
             idle_sleep = (idle_sleep * 2).min(POLL_INTERVAL);
             continue;
@@ -194,33 +237,20 @@ fn supervise(
             }
             return Err(err);
         }
-        let mut fds = fds.iter();
-        if output_open && fds.next().is_some_and(|fd| fd.revents != 0) {
+        if fds[0].revents != 0 {
             match output.read(&mut buf) {
-                Ok(0) => output_open = false,
+                Ok(0) => {
+                    mark(Step::OutputClosed);
+                    output_open = false;
+                }
                 Ok(n) => ring.write(&buf[..n]),
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => output_open = false,
             }
         }
-        let stdin_ready = fds.next().is_some_and(|fd| fd.revents != 0);
-        if let (Some(pipe), true) = (&mut stdin, stdin_ready) {
-            match pipe.write(&input.stdin[written..]) {
-                Ok(n) => {
-                    written += n;
-                    if written == input.stdin.len() {
-                        stdin = None;
-                    }
-                }
-                Err(err)
-                    if matches!(
-                        err.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                    ) => {}
-                Err(err) => {
-                    if input.is_payload {
-                        log.error(format!("Error writing payload: {err}"));
-                    }
+        if fds[1].revents != 0 {
+            if let Some(pipe) = &stdin {
+                if feed(pipe, input, &mut written, log) {
                     stdin = None;
                 }
             }
@@ -228,16 +258,59 @@ fn supervise(
     }
 }
 
-fn pollfd(fd: libc::c_int, events: libc::c_short) -> libc::pollfd {
+/// Writes what the pipe takes of the rest of stdin; true once it is all written or writing
+/// failed (logged for payloads, as Go does), so the pipe can be closed.
+fn feed(mut pipe: &PipeWriter, input: &ScriptInput, written: &mut usize, log: &Logger) -> bool {
+    loop {
+        match pipe.write(&input.stdin[*written..]) {
+            Ok(n) => {
+                *written += n;
+                if *written == input.stdin.len() {
+                    return true;
+                }
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return false,
+            Err(err) => {
+                if input.is_payload {
+                    log.error(format!("Error writing payload: {err}"));
+                }
+                return true;
+            }
+        }
+    }
+}
+
+/// A descriptor that becomes readable when the shell exits (Linux 5.3+); `None` elsewhere,
+/// and the supervisor falls back to sleeping between checks.
+fn pidfd(child: &Child) -> Option<OwnedFd> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::FromRawFd as _;
+        let pid = child.id() as libc::pid_t;
+        // SAFETY: plain syscall; the shell is not reaped yet, so its pid is still ours.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        // SAFETY: on success the call returned a new descriptor that nothing else owns.
+        (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = child;
+        None
+    }
+}
+
+/// A `poll` entry; `None` becomes -1, which `poll` skips.
+fn pollfd(fd: Option<RawFd>, events: libc::c_short) -> libc::pollfd {
     libc::pollfd {
-        fd,
+        fd: fd.unwrap_or(-1),
         events,
         revents: 0,
     }
 }
 
 /// Lets the supervisor write stdin in pieces as the script reads it.
-fn set_nonblocking(pipe: &ChildStdin) -> io::Result<()> {
+fn set_nonblocking(pipe: &PipeWriter) -> io::Result<()> {
     let fd = pipe.as_raw_fd();
     // SAFETY: fcntl on a descriptor we own, only adding a status flag.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };

@@ -12,15 +12,18 @@ use super::input::{DispatchContext, ScriptInput};
 use super::lane::{Job, Lane, Rejected};
 use super::process::{exit_error, run_script};
 use super::spec::HandlerSpec;
+use super::steps::{mark, Step};
 use super::{lock, OUTPUT_LIMIT};
+use crate::filter::EventFilter;
 use crate::log::Logger;
 use serf::api::Event;
 
 /// Sizes of the runner; zero counts are treated as one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunnerLimits {
-    /// Invocations queued or running per lane before new ones are dropped.
-    pub queue_capacity: usize,
+    /// Bytes that invocations queued or running may hold per lane (their scripts, environments
+    /// and stdin) before new ones are dropped. A lane with nothing pending takes any one.
+    pub queue_bytes: usize,
     /// Scripts for member/user events running at once.
     pub event_workers: usize,
     /// Scripts for queries running at once.
@@ -29,12 +32,18 @@ pub struct RunnerLimits {
     pub shutdown_grace: Duration,
 }
 
+/// The default of [`RunnerLimits::queue_bytes`] (and of the agent's
+/// `event_handler_queue_bytes`): 128 MiB per lane, some 300,000 invocations of a user event with
+/// a small payload, over 20 minutes of backlog at 200 events/s. Past it the agent would rather
+/// drop (and count) than grow.
+pub const DEFAULT_QUEUE_BYTES: usize = 128 * 1024 * 1024;
+
 impl Default for RunnerLimits {
-    /// 4096 pending per lane (a minute's backlog at 200 events/s against a script that manages
-    /// 150), 4 + 4 processes at once, 5 s to finish at shutdown.
+    /// [`DEFAULT_QUEUE_BYTES`] pending per lane, 4 + 4 processes at once, 5 s to finish at
+    /// shutdown.
     fn default() -> RunnerLimits {
         RunnerLimits {
-            queue_capacity: 4096,
+            queue_bytes: DEFAULT_QUEUE_BYTES,
             event_workers: 4,
             query_workers: 4,
             shutdown_grace: Duration::from_secs(5),
@@ -60,12 +69,11 @@ struct Workers {
 
 impl HandlerRunner {
     pub fn new(specs: Vec<HandlerSpec>, log: Logger, limits: RunnerLimits) -> HandlerRunner {
-        let capacity = limits.queue_capacity.max(1);
         HandlerRunner {
             shared: Arc::new(Shared {
-                specs: Mutex::new(Arc::new(specs)),
-                events: Lane::new(true, capacity),
-                queries: Lane::new(false, capacity),
+                handlers: Mutex::new(handlers(specs)),
+                events: Lane::new(true, limits.queue_bytes),
+                queries: Lane::new(false, limits.queue_bytes),
                 kill: AtomicBool::new(false),
                 log,
             }),
@@ -100,13 +108,15 @@ impl HandlerRunner {
 
     /// Enqueues the scripts whose filters match; never blocks on a script. Call it with events
     /// after coalescing, as Go's agent does. Returns how many invocations were dropped because
-    /// their lane was full.
+    /// their lane was full; the first drop, and then one every
+    /// [`DROP_WARNING_INTERVAL`](super::lane::DROP_WARNING_INTERVAL) at most, is logged at WARN
+    /// with the lane's running total.
     pub fn dispatch(&self, event: &Event, ctx: DispatchContext) -> u64 {
-        let specs = lock(&self.shared.specs).clone();
-        let scripts: Vec<&str> = specs
+        let handlers = lock(&self.shared.handlers).clone();
+        let scripts: Vec<&Arc<str>> = handlers
             .iter()
-            .filter(|spec| spec.filter.matches(event))
-            .map(|spec| spec.script.as_str())
+            .filter(|(filter, _)| filter.matches(event))
+            .map(|(_, script)| script)
             .collect();
         if scripts.is_empty() {
             return 0;
@@ -120,26 +130,29 @@ impl HandlerRunner {
                 .error(format!("agent: Failed to start event handler threads: {e}"));
         }
         let input = Arc::new(input);
-        let lane = if input.query.is_some() {
-            &self.shared.queries
+        let (lane, lane_name) = if input.query.is_some() {
+            (&self.shared.queries, "queries")
         } else {
-            &self.shared.events
+            (&self.shared.events, "member and user events")
         };
         let mut dropped = 0;
         for script in scripts {
             let job = Job {
-                script: script.to_string(),
+                script: script.clone(),
                 input: input.clone(),
             };
             match lane.submit(job) {
-                Ok(()) => {}
-                Err(Rejected::Full) => {
+                Ok(()) => mark(Step::Queued),
+                Err(Rejected::Full { warn }) => {
                     dropped += 1;
-                    self.shared.log.warn(format!(
-                        "agent: Dropping event '{}' for script '{script}': {} handler \
-                         invocations already pending",
-                        input.event_type, lane.capacity
-                    ));
+                    if let Some(total) = warn {
+                        self.shared.log.warn(format!(
+                            "agent: Event handler queue for {lane_name} full ({} bytes): \
+                             dropping event '{}' for script '{script}' and others until it \
+                             drains; {total} dropped so far",
+                            lane.max_bytes, input.event_type
+                        ));
+                    }
                 }
                 Err(Rejected::Stopping) => self.shared.log.debug(format!(
                     "agent: Not invoking script '{script}' for event '{}': shutting down",
@@ -152,7 +165,7 @@ impl HandlerRunner {
 
     /// Replaces the handler list (SIGHUP). Invocations already queued keep their script.
     pub fn reload(&self, specs: Vec<HandlerSpec>) {
-        *lock(&self.shared.specs) = Arc::new(specs);
+        *lock(&self.shared.handlers) = handlers(specs);
     }
 
     /// Discards queued invocations, waits up to the grace period for running scripts, kills the
@@ -198,9 +211,21 @@ impl Drop for HandlerRunner {
     }
 }
 
+/// The specs with their scripts shared, so that queueing an invocation copies no string.
+type Handlers = Arc<Vec<(EventFilter, Arc<str>)>>;
+
+fn handlers(specs: Vec<HandlerSpec>) -> Handlers {
+    Arc::new(
+        specs
+            .into_iter()
+            .map(|spec| (spec.filter, Arc::from(spec.script)))
+            .collect(),
+    )
+}
+
 /// State shared by the runner handle and its workers.
 struct Shared {
-    specs: Mutex<Arc<Vec<HandlerSpec>>>,
+    handlers: Mutex<Handlers>,
     events: Lane,
     queries: Lane,
     /// Set when the shutdown grace expired: supervisors kill their scripts and return.
@@ -211,13 +236,16 @@ struct Shared {
 impl Shared {
     fn work(&self, queries: bool) {
         let lane = if queries { &self.queries } else { &self.events };
-        while let Some(job) = lane.take() {
+        let mut next = lane.take();
+        while let Some(job) = next {
+            mark(Step::Taken);
             let started = Instant::now();
             self.invoke(&job);
             // HashiCorp's timer of each handler run, named after the script, in ms.
             metrics::histogram!(format!("agent.invoke.{}", job.script))
                 .record(started.elapsed().as_secs_f64() * 1000.0);
-            lane.finish(&job.script);
+            mark(Step::Handled);
+            next = lane.finish(&job);
         }
     }
 

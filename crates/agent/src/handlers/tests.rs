@@ -94,7 +94,7 @@ fn specs(texts: &[&str]) -> Vec<HandlerSpec> {
 
 fn limits(event_workers: usize, query_workers: usize, grace_ms: u64) -> RunnerLimits {
     RunnerLimits {
-        queue_capacity: 16,
+        queue_bytes: 1 << 20,
         event_workers,
         query_workers,
         shutdown_grace: Duration::from_millis(grace_ms),
@@ -531,26 +531,58 @@ fn queries_are_not_held_up_by_hung_member_scripts() {
 }
 
 #[test]
-fn full_lanes_drop_and_count() {
+fn full_lanes_drop_count_and_warn_once() {
+    // Each invocation holds its 4000-byte payload and some 1 KiB more: two fit in 12,000 bytes.
     let mut limits = limits(1, 1, 100);
-    limits.queue_capacity = 2;
+    limits.queue_bytes = 12_000;
     let started = TempPath::new("full");
     let script = format!("user=touch {}; sleep 30", started.shell());
     let (runner, mut lines) = runner(&[&script], limits);
+    let payload = vec![b'x'; 4000];
     let dropped: u64 = (0..5)
-        .map(|_| runner.dispatch(&user("x", b""), ctx(None)))
+        .map(|_| runner.dispatch(&user("x", &payload), ctx(None)))
         .sum();
     assert_eq!(dropped, 3);
-    lines.wait("[WARN] agent: Dropping event 'user' for script 'touch ");
+    lines.wait(
+        "[WARN] agent: Event handler queue for member and user events full (12000 bytes): \
+         dropping event 'user' for script 'touch ",
+    );
     // The first invocation runs, the second waits for it and is discarded at shutdown.
     started.wait();
     runner.shutdown();
     lines.wait("Discarding 1 pending event handler invocations at shutdown");
+    let warnings: Vec<&String> = lines
+        .drain()
+        .iter()
+        .filter(|l| l.contains("dropped so far"))
+        .collect();
+    assert_eq!(
+        warnings.len(),
+        1,
+        "one line for the three drops: {warnings:#?}"
+    );
+    assert!(
+        warnings[0].ends_with("; 1 dropped so far"),
+        "{}",
+        warnings[0]
+    );
     assert_eq!(
         runner.dispatch(&user("x", b""), ctx(None)),
         0,
         "after shutdown nothing is queued, so nothing is dropped"
     );
+}
+
+#[test]
+fn an_empty_lane_takes_an_invocation_larger_than_its_bound() {
+    let out = TempPath::new("large");
+    let script = format!("user=cat > {0}.part && mv {0}.part {0}", out.shell());
+    let mut limits = limits(1, 1, 1000);
+    limits.queue_bytes = 1;
+    let (runner, _lines) = runner(&[&script], limits);
+    let payload = vec![b'y'; 100_000];
+    assert_eq!(runner.dispatch(&user("big", &payload), ctx(None)), 0);
+    assert_eq!(out.wait().len(), 100_001);
 }
 
 #[test]
@@ -618,4 +650,135 @@ fn background_children_holding_output_do_not_stall_the_handler() {
     let pid: libc::pid_t = line.rsplit(": ").next().unwrap().trim().parse().unwrap();
     // SAFETY: plain syscall on the sleep this test started.
     unsafe { libc::kill(pid, libc::SIGKILL) };
+}
+
+/// Where an ordered lane's time goes per invocation, for the load scenario's handler (a script
+/// file appending its payload to a file, run through `/bin/sh -c`). Not run by default and
+/// nothing is asserted; it prints the median and 90th percentile of each step:
+/// `cargo test --release -p serf-agent --lib lane_steps -- --ignored --nocapture`.
+/// `LANE_STEPS_SPINNERS=n` adds n busy threads, like the agents sharing the machine under load.
+#[test]
+#[ignore]
+fn lane_steps() {
+    use std::os::unix::fs::PermissionsExt as _;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::steps::{collecting, Step};
+
+    const EVENTS: usize = 1000;
+    let handler = TempPath::new("steps.sh");
+    let out = TempPath::new("steps.log");
+    std::fs::write(
+        &handler.0,
+        "#!/bin/sh\nread -r seq\necho \"$seq\" >> \"$1\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&handler.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let spec = format!("user={} {}", handler.shell(), out.shell());
+    let spinners: usize = std::env::var("LANE_STEPS_SPINNERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let stop = Arc::new(AtomicBool::new(false));
+    let spinning: Vec<_> = (0..spinners)
+        .map(|_| {
+            let stop = stop.clone();
+            thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+    let limits = limits(4, 4, 5000);
+    let (runner, _lines) = runner(&[&spec], limits);
+    println!("{EVENTS} invocations per run, {spinners} busy threads beside them; µs, p50 / p90");
+    for (mode, pace) in [("backlog", None), ("200/s", Some(Duration::from_millis(5)))] {
+        let _ = std::fs::remove_file(&out.0);
+        let mut dispatch = Vec::with_capacity(EVENTS);
+        let started = Instant::now();
+        let marks = collecting(|| {
+            for seq in 0..EVENTS {
+                if let Some(pace) = pace {
+                    let due = started + pace * seq as u32;
+                    thread::sleep(due.saturating_duration_since(Instant::now()));
+                }
+                let at = Instant::now();
+                runner.dispatch(&user("load", seq.to_string().as_bytes()), ctx(None));
+                dispatch.push(at.elapsed());
+            }
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while std::fs::read_to_string(&out.0).map_or(0, |t| t.lines().count()) < EVENTS {
+                assert!(Instant::now() < deadline, "the handler did not finish");
+                thread::sleep(Duration::from_millis(5));
+            }
+            // The last script has written its line; let its worker see it exit.
+            thread::sleep(Duration::from_millis(300));
+        });
+        let at = |step: Step| -> Vec<Instant> {
+            marks
+                .iter()
+                .filter(|(s, _)| *s == step)
+                .map(|(_, t)| *t)
+                .collect()
+        };
+        let [queued, taken, spawning, spawned, closed, exited, handled] = [
+            Step::Queued,
+            Step::Taken,
+            Step::Spawning,
+            Step::Spawned,
+            Step::OutputClosed,
+            Step::Exited,
+            Step::Handled,
+        ]
+        .map(at);
+        assert!(
+            [&queued, &taken, &spawning, &spawned, &closed, &exited, &handled]
+                .iter()
+                .all(|v| v.len() == EVENTS),
+            "a step is missing a mark"
+        );
+        let exit_first = (0..EVENTS).filter(|&k| exited[k] < closed[k]).count();
+        // The end of the output and the exit, whichever came first and last.
+        let first: Vec<Instant> = closed.iter().zip(&exited).map(|(c, e)| *c.min(e)).collect();
+        let last: Vec<Instant> = closed.iter().zip(&exited).map(|(c, e)| *c.max(e)).collect();
+        let gaps = |from: &[Instant], to: &[Instant]| -> Vec<Duration> {
+            from.iter()
+                .zip(to)
+                .map(|(a, b)| b.saturating_duration_since(*a))
+                .collect()
+        };
+        // A job can start once it is queued and its predecessor is handled.
+        let ready: Vec<Instant> = (0..EVENTS)
+            .map(|k| match k {
+                0 => queued[0],
+                _ => queued[k].max(handled[k - 1]),
+            })
+            .collect();
+        let rows = [
+            ("dispatch (enqueue)", dispatch),
+            ("ready → a worker has it", gaps(&ready, &taken)),
+            ("command built (env, pipes)", gaps(&taken, &spawning)),
+            ("posix_spawn", gaps(&spawning, &spawned)),
+            ("script runs (to EOF or exit)", gaps(&spawned, &first)),
+            ("then the other of the two", gaps(&first, &last)),
+            ("both → logged, measured", gaps(&last, &handled)),
+            ("whole invocation", gaps(&taken, &handled)),
+            ("cycle (taken → next taken)", gaps(&taken, &taken[1..])),
+        ];
+        let elapsed = handled[EVENTS - 1].duration_since(taken[0]);
+        println!(
+            "{mode}: {:.0} scripts/s ({exit_first} exits seen before EOF)",
+            EVENTS as f64 / elapsed.as_secs_f64()
+        );
+        for (name, mut values) in rows {
+            values.sort();
+            let pct = |p: usize| values[(values.len() - 1) * p / 100].as_secs_f64() * 1e6;
+            println!("  {name:<30} {:>8.0} {:>8.0}", pct(50), pct(90));
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for s in spinning {
+        s.join().unwrap();
+    }
 }

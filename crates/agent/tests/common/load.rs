@@ -46,6 +46,8 @@ pub struct AgentOutcome {
     pub twice: usize,
     /// The same for its handler script, if it runs one.
     pub script: Option<(usize, usize)>,
+    /// How fast that script ran, if it runs one.
+    pub pace: Option<ScriptPace>,
     /// Its numeric `serf info` counters (HashiCorp's agent has fewer: absent ones read 0).
     pub counters: BTreeMap<String, u64>,
     /// RSS in KiB once the cluster formed, when sending ended, and after draining.
@@ -59,6 +61,18 @@ impl AgentOutcome {
         self.counters.get(key).copied().unwrap_or(0)
     }
 }
+
+/// Handler scripts run per second by one agent's ordered lane (one script, one at a time).
+#[derive(Clone, Copy)]
+pub struct ScriptPace {
+    /// Over the time events were sent.
+    pub sending: f64,
+    /// Over the busiest [`PACE_WINDOW`]: the lane's pace when it had a backlog.
+    pub best: f64,
+}
+
+/// The window of [`ScriptPace::best`].
+pub const PACE_WINDOW: Duration = Duration::from_secs(5);
 
 pub struct LoadOutcome {
     pub sent_in: Duration,
@@ -120,6 +134,7 @@ pub fn run(bin: &Path, prefix: &str) -> LoadOutcome {
         .collect();
     let rss_formed: Vec<u64> = agents.iter().map(Agent::rss_kib).collect();
     let cpu_formed: Vec<Duration> = agents.iter().map(cpu_time).collect();
+    let sampler = sample_scripts(&dir, stop.clone());
     let (sent_in, rss_sent) = send_events(&agents);
     let cpu_sent: Vec<Duration> = agents.iter().map(cpu_time).collect();
     let complete_after = drain(&tallies, &dir);
@@ -127,6 +142,7 @@ pub fn run(bin: &Path, prefix: &str) -> LoadOutcome {
     for r in readers {
         r.join().expect("stream reader");
     }
+    let samples = sampler.join().expect("script sampler");
     let outcome = LoadOutcome {
         sent_in,
         complete_after,
@@ -141,6 +157,7 @@ pub fn run(bin: &Path, prefix: &str) -> LoadOutcome {
                     missing,
                     twice,
                     script: (i < SCRIPTED).then(|| outcome(&script_tally(&dir, i))),
+                    pace: (i < SCRIPTED).then(|| pace(&samples, i, sent_in)),
                     counters: agent.counters(),
                     rss_kib: [rss_formed[i], rss_sent[i], agent.rss_kib()],
                     cpu_sending: cpu_sent[i].saturating_sub(cpu_formed[i]),
@@ -263,6 +280,47 @@ fn drain(tallies: &[Tally], dir: &Path) -> Option<Duration> {
         }
     }
     None
+}
+
+/// Samples of (time since sending began, lines in each handler file).
+type Samples = Vec<(Duration, [usize; SCRIPTED])>;
+
+/// Counts the lines of the handler files four times a second until `stop`.
+fn sample_scripts(dir: &Path, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Samples> {
+    let dir = dir.to_path_buf();
+    let start = Instant::now();
+    std::thread::spawn(move || {
+        let mut samples = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            let lines = std::array::from_fn(|i| {
+                let text = std::fs::read(script_file(&dir, i)).unwrap_or_default();
+                text.iter().filter(|&&b| b == b'\n').count()
+            });
+            samples.push((start.elapsed(), lines));
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        samples
+    })
+}
+
+/// Agent `i`'s script pace from the samples.
+fn pace(samples: &Samples, i: usize, sent_in: Duration) -> ScriptPace {
+    let at_send_end = samples
+        .iter()
+        .take_while(|(t, _)| *t <= sent_in)
+        .last()
+        .map_or(0, |(_, lines)| lines[i]);
+    let mut best: f64 = 0.0;
+    for (k, (t0, lines0)) in samples.iter().enumerate() {
+        if let Some((t1, lines1)) = samples[k..].iter().find(|(t, _)| *t - *t0 >= PACE_WINDOW) {
+            let rate = (lines1[i] - lines0[i]) as f64 / (*t1 - *t0).as_secs_f64();
+            best = best.max(rate);
+        }
+    }
+    ScriptPace {
+        sending: at_send_end as f64 / sent_in.as_secs_f64(),
+        best,
+    }
 }
 
 /// How many times each sequence number appears in agent `i`'s handler file.
