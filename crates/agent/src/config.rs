@@ -146,9 +146,9 @@ pub struct Layer {
     pub rpc_auth: Option<String>,
     pub protocol: Option<i64>,
     pub replay_on_join: Option<bool>,
-    pub query_response_size_limit: Option<usize>,
-    pub query_size_limit: Option<usize>,
-    pub user_event_size_limit: Option<usize>,
+    pub query_response_size_limit: Option<i64>,
+    pub query_size_limit: Option<i64>,
+    pub user_event_size_limit: Option<i64>,
     pub start_join: Option<Vec<String>>,
     pub event_handlers: Option<Vec<String>>,
     pub profile: Option<String>,
@@ -267,8 +267,10 @@ impl Config {
             (&mut self.query_size_limit, layer.query_size_limit),
             (&mut self.user_event_size_limit, layer.user_event_size_limit),
         ] {
-            if let Some(v) = value.filter(|v| *v > 0) {
-                *target = v;
+            // As in HashiCorp's merge, any value but zero counts; a negative limit (which
+            // refuses every message) is kept as a limit of zero, which refuses them too.
+            if let Some(v) = value.filter(|v| *v != 0) {
+                *target = usize::try_from(v).unwrap_or(0);
             }
         }
         for (target, value) in [

@@ -5,7 +5,7 @@
 //! first positional argument (later `-x` are positional), and Go's exact error lines.
 //!
 //! ```
-//! use serf::agent::flags::FlagSet;
+//! use serf_agent::flags::FlagSet;
 //! let mut fs = FlagSet::new("Usage: serf members [options]");
 //! let detailed = fs.bool("detailed", false);
 //! let tags = fs.list("tag");

@@ -214,6 +214,11 @@ pub fn lookup_host(host: &str) -> Result<Vec<IpAddr>, String> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(vec![ip]);
     }
+    // Go never asks the system about a name that is not a domain name (the C library would
+    // read `1234` or `127.1` as an IPv4 address).
+    if !is_domain_name(host) {
+        return Err(dns_error(host, "no such host"));
+    }
     let found = (host, 0)
         .to_socket_addrs()
         .map(|addrs| addrs.map(|a| a.ip()).collect::<Vec<_>>());
@@ -259,7 +264,9 @@ fn name_server() -> String {
 
 /// Go's `isDomainName`: what its resolver is willing to look up.
 fn is_domain_name(s: &str) -> bool {
-    let s = if s == "." { "" } else { s };
+    if s == "." {
+        return true;
+    }
     if s.is_empty() || s.len() > 254 || (s.len() == 254 && !s.ends_with('.')) {
         return false;
     }

@@ -120,8 +120,23 @@ pub struct Syslog;
 
 impl Syslog {
     /// Opens the connection with the facility name from `syslog_facility` (LOCAL0 by default).
+    /// Fails as HashiCorp's agent does: for a facility go-syslog does not know, or when no
+    /// local syslog socket answers.
     pub fn open(facility: &str) -> Result<Syslog, String> {
-        let facility = match facility.to_ascii_uppercase().as_str() {
+        let name = facility.to_ascii_uppercase();
+        let facility = match name.as_str() {
+            "KERN" => libc::LOG_KERN,
+            "USER" => libc::LOG_USER,
+            "MAIL" => libc::LOG_MAIL,
+            "DAEMON" => libc::LOG_DAEMON,
+            "AUTH" => libc::LOG_AUTH,
+            "SYSLOG" => libc::LOG_SYSLOG,
+            "LPR" => libc::LOG_LPR,
+            "NEWS" => libc::LOG_NEWS,
+            "UUCP" => libc::LOG_UUCP,
+            "CRON" => libc::LOG_CRON,
+            "AUTHPRIV" => libc::LOG_AUTHPRIV,
+            "FTP" => libc::LOG_FTP,
             "LOCAL0" => libc::LOG_LOCAL0,
             "LOCAL1" => libc::LOG_LOCAL1,
             "LOCAL2" => libc::LOG_LOCAL2,
@@ -130,14 +145,30 @@ impl Syslog {
             "LOCAL5" => libc::LOG_LOCAL5,
             "LOCAL6" => libc::LOG_LOCAL6,
             "LOCAL7" => libc::LOG_LOCAL7,
-            "USER" => libc::LOG_USER,
-            "DAEMON" => libc::LOG_DAEMON,
-            other => return Err(format!("Syslog setup failed: unknown facility {other}")),
+            _ => {
+                return Err(format!(
+                    "Syslog setup failed: invalid syslog facility: {name}"
+                ))
+            }
         };
+        if !syslog_reachable() {
+            return Err("Syslog setup failed: Unix syslog delivery error".into());
+        }
         // SAFETY: the identity is a static NUL-terminated string, as openlog keeps the pointer.
         unsafe { libc::openlog(c"serf".as_ptr(), libc::LOG_PID, facility) };
         Ok(Syslog)
     }
+}
+
+/// Whether a local syslog daemon listens where Go's `log/syslog` looks (datagram, then stream
+/// sockets at `/dev/log`, `/var/run/syslog`, `/var/run/log`).
+fn syslog_reachable() -> bool {
+    use std::os::unix::net::{UnixDatagram, UnixStream};
+    const PATHS: [&str; 3] = ["/dev/log", "/var/run/syslog", "/var/run/log"];
+    PATHS
+        .iter()
+        .any(|p| UnixDatagram::unbound().and_then(|s| s.connect(p)).is_ok())
+        || PATHS.iter().any(|p| UnixStream::connect(p).is_ok())
 }
 
 impl Sink for Syslog {
