@@ -245,7 +245,13 @@ impl Logger {
 
     /// Logs one message, e.g. `log(Level::Info, "agent: Received event: member-join")`.
     pub fn log(&self, level: Level, message: impl fmt::Display) {
-        let line = format!("{} [{}] {}", timestamp(), level, message);
+        let mut line = format!("{} [{}] {}", timestamp(), level, message);
+        // Go's logger ends a line with a newline unless the message already does, and every
+        // reader of the agent's log (console, ring, monitors) drops one: a message ending in
+        // newlines (a multi-error list) keeps all but one of them.
+        if line.ends_with('\n') {
+            line.pop();
+        }
         let mut state = self.lock();
         if level >= state.level {
             for sink in state.sinks.iter_mut() {
@@ -389,6 +395,20 @@ mod tests {
         log.unsubscribe(all.id);
         log.error("agent: after");
         assert!(all.lines.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_message_ending_in_newlines_loses_one_as_in_go() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Logger::new(Level::Info, vec![Box::new(Capture(seen.clone()))]);
+        log.warn("agent: error joining: 1 error occurred:\n\t* x\n\n");
+        log.info("agent: plain");
+        let seen = seen.lock().unwrap();
+        assert!(seen[0].ends_with("occurred:\n\t* x\n"), "{:?}", seen[0]);
+        assert!(seen[1].ends_with("agent: plain"), "{:?}", seen[1]);
+        let all = log.subscribe(Level::Trace);
+        let lines: Vec<String> = all.lines.try_iter().collect();
+        assert!(lines[0].ends_with("* x\n"), "{:?}", lines[0]);
     }
 
     #[test]

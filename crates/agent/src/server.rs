@@ -49,8 +49,8 @@ pub struct RpcServer {
 }
 
 impl RpcServer {
-    /// Listens on `addr` and serves clients until shut down. `auth` is the `rpc_auth` token
-    /// (empty: none required).
+    /// Serves clients on `listener` until shut down. `auth` is the `rpc_auth` token (empty:
+    /// none required).
     pub fn start(listener: TcpListener, agent: Arc<Agent>, auth: String) -> io::Result<RpcServer> {
         let local = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
