@@ -7,12 +7,13 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::time::Duration;
 
 use thiserror::Error;
 
 use crate::frame::{self, FrameError, ObjectReader};
+use crate::gotext;
 use serf::api::wire::msgpack::{self, Bytes, Decoder, Dialect, Encoder, Field, GoString, Value};
 use serf::api::wire::rpc::{
     AuthRequest, Command, CoordinateRequest, CoordinateResponse, EventRequest, ForceLeaveRequest,
@@ -199,7 +200,7 @@ impl RpcClient {
                 .unwrap_or_default();
             ClientError::Write(format!(
                 "write tcp {local}->{peer}: write: {}",
-                errno_text(&e)
+                gotext::errno_text(&e)
             ))
         })?;
         Ok(self.seq)
@@ -499,28 +500,30 @@ fn go_map(map: BTreeMap<String, String>) -> BTreeMap<GoString, GoString> {
 }
 
 /// Connects like Go's `net.DialTimeout("tcp", addr, 10s)`, with its error texts (the CLI prints
-/// them after `Error connecting to Serf agent: `).
+/// them after `Error connecting to Serf agent: `): each address of the host in turn, the
+/// first failure reported.
 fn dial(addr: &str) -> Result<TcpStream, ClientError> {
     let fail = |text: String| ClientError::Dial(format!("dial tcp: {text}"));
-    let (host, port) =
-        split_host_port(addr).map_err(|why| fail(format!("address {addr}: {why}")))?;
-    let port: u16 = if port.is_empty() {
-        0
-    } else if port.bytes().all(|b| b.is_ascii_digit()) {
-        port.parse()
-            .map_err(|_| fail(format!("address {port}: invalid port")))?
+    if addr.is_empty() {
+        return Err(fail("missing address".into()));
+    }
+    let (host, port) = gotext::split_host_port(addr).map_err(fail)?;
+    let port = gotext::lookup_port(port).map_err(fail)?;
+    // An empty host means this machine, as in Go (which then shows no IP).
+    let targets: Vec<Option<IpAddr>> = if host.is_empty() {
+        vec![None]
     } else {
-        return Err(fail(format!("address tcp/{port}: unknown port")));
+        gotext::lookup_host(host)
+            .map_err(fail)?
+            .into_iter()
+            .map(Some)
+            .collect()
     };
-    // An empty host means this machine, as in Go.
-    let host = if host.is_empty() { "127.0.0.1" } else { host };
-    let targets: Vec<SocketAddr> = (host, port)
-        .to_socket_addrs()
-        .map_err(|_| fail(format!("lookup {host}: no such host")))?
-        .collect();
-    let mut last = fail(format!("lookup {host}: no such host"));
-    for target in targets {
-        match TcpStream::connect_timeout(&target, TIMEOUT) {
+    let mut first = None;
+    for ip in targets {
+        let target = SocketAddr::new(ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)), port);
+        let shown = gotext::tcp_addr_string(ip, port);
+        let error = match TcpStream::connect_timeout(&target, TIMEOUT) {
             Ok(stream) => return Ok(stream),
             Err(e)
                 if matches!(
@@ -528,70 +531,18 @@ fn dial(addr: &str) -> Result<TcpStream, ClientError> {
                     io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
                 ) =>
             {
-                last = ClientError::Dial(format!("dial tcp {target}: i/o timeout"));
+                format!("dial tcp {shown}: i/o timeout")
             }
-            Err(e) => {
-                last = ClientError::Dial(format!("dial tcp {target}: connect: {}", errno_text(&e)));
-            }
-        }
+            Err(e) => format!("dial tcp {shown}: connect: {}", gotext::errno_text(&e)),
+        };
+        first.get_or_insert(ClientError::Dial(error));
     }
-    Err(last)
-}
-
-/// Go's `net.SplitHostPort`.
-fn split_host_port(addr: &str) -> Result<(&str, &str), &'static str> {
-    if let Some(rest) = addr.strip_prefix('[') {
-        let end = rest.find(']').ok_or("missing ']' in address")?;
-        let port = rest[end + 1..]
-            .strip_prefix(':')
-            .ok_or(if end + 1 == rest.len() {
-                "missing port in address"
-            } else {
-                "unexpected ']' in address"
-            })?;
-        return Ok((&rest[..end], port));
-    }
-    let colon = addr.rfind(':').ok_or("missing port in address")?;
-    let host = &addr[..colon];
-    if host.contains(':') {
-        return Err("too many colons in address");
-    }
-    if host.contains('[') || host.contains(']') {
-        return Err("unexpected '[' in address");
-    }
-    Ok((host, &addr[colon + 1..]))
-}
-
-/// The system's text for an OS error as Go words it (lower-case, no error number).
-fn errno_text(e: &io::Error) -> String {
-    let text = e.to_string();
-    let text = match text.rfind(" (os error ") {
-        Some(i) => &text[..i],
-        None => &text,
-    };
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
+    Err(first.unwrap_or_else(|| fail(format!("lookup {host}: no such host"))))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn host_port_splitting_follows_go() {
-        assert_eq!(split_host_port("127.0.0.1:7373"), Ok(("127.0.0.1", "7373")));
-        assert_eq!(split_host_port("[::1]:7373"), Ok(("::1", "7373")));
-        assert_eq!(split_host_port(":7373"), Ok(("", "7373")));
-        assert_eq!(split_host_port("127.0.0.1"), Err("missing port in address"));
-        assert_eq!(
-            split_host_port("::1:7373"),
-            Err("too many colons in address")
-        );
-        assert_eq!(split_host_port("[::1]"), Err("missing port in address"));
-    }
 
     #[test]
     fn dial_errors_read_like_go() {
@@ -606,6 +557,12 @@ mod tests {
             e.to_string(),
             "dial tcp: address 127.0.0.1: missing port in address"
         );
+        let e = dial("").err().unwrap();
+        assert_eq!(e.to_string(), "dial tcp: missing address");
+        let e = dial(":").err().unwrap();
+        assert_eq!(e.to_string(), "dial tcp :0: connect: connection refused");
+        let e = dial("bad!host:1").err().unwrap();
+        assert_eq!(e.to_string(), "dial tcp: lookup bad!host: no such host");
     }
 
     /// A loopback port nothing listens on: bound, then released.

@@ -11,15 +11,16 @@ use std::time::Duration;
 use crossbeam_channel::{select, Receiver};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
-use super::config::{addr_parts, parse_tags, Config, Layer, MdnsLayer};
-use super::flags::FlagSet;
+use super::config::{addr_parts, parse_tags, Config, ConfigError, Layer, MdnsLayer};
+use super::flags::{FlagError, FlagSet};
 use super::handlers::{DispatchContext, HandlerRunner, HandlerSpec, Responder, RunnerLimits};
 use super::log::{Console, Gate, Level, Logger, Sink, Syslog};
 use super::mdns::{self, Discovery};
 use super::server::RpcServer;
 use super::service::{
-    addresses_of, check_interface, read_tags_file, Agent, DropSite, EventHandler,
+    self, addresses_of, check_interface, read_tags_file, Agent, DropSite, EventHandler, Setup,
 };
+use super::{duration, gotext};
 use crate::telemetry::{install, TelemetryConfig};
 use serf::api::Event;
 
@@ -28,7 +29,10 @@ const GRACEFUL_TIMEOUT: Duration = Duration::from_secs(3);
 
 pub const USAGE: &str = include_str!("agent_usage.txt");
 
-/// Runs `serf agent` with the arguments after the subcommand; returns the exit code.
+/// Runs `serf agent` with the arguments after the subcommand; returns the exit code. The steps
+/// and their error texts follow HashiCorp's `Run`: the configuration, the log level, syslog,
+/// telemetry, the checks of `setupAgent` (before anything is announced), then the start.
+/// Logs are held back until the agent runs: after a failure none are shown.
 pub fn run(args: &[String]) -> i32 {
     let Some(mut config) = read_config(args) else {
         return 1;
@@ -71,22 +75,32 @@ pub fn run(args: &[String]) -> i32 {
             return 1;
         }
     };
-    // Where HashiCorp's `setupAgent` looks at the interface: after the log and telemetry setup.
-    if !config.interface.is_empty() {
-        if let Err(e) = apply_interface(&mut config) {
-            ui_error(&e);
+    let setup = match check_setup(&mut config) {
+        Ok(s) => s,
+        Err(message) => {
+            ui_error(&message);
             return 1;
         }
-    }
-    let code = match start(config, args, logger.clone(), &gate) {
+    };
+    match start(config, setup, args, logger.clone(), &gate) {
         Ok(running) => running.wait_for_exit(),
         Err(message) => {
             ui_error(&message);
             1
         }
+    }
+}
+
+/// HashiCorp's `setupAgent` up to its announcement: the bind address, the interface (which
+/// may pick the bind address), then the advertise address, key and profile.
+fn check_setup(config: &mut Config) -> Result<Setup, String> {
+    let bind = addr_parts(&config.bind).map_err(|e| format!("Invalid bind address: {e}"))?;
+    let bind = if config.interface.is_empty() {
+        bind
+    } else {
+        apply_interface(config, bind)?
     };
-    gate.open();
-    code
+    service::setup(config, bind)
 }
 
 /// HashiCorp's `Ui.Output` with the agent's `==> ` prefix (stdout, as its CLI writes).
@@ -94,9 +108,13 @@ fn ui_output(message: &str) {
     println!("==> {message}");
 }
 
-/// HashiCorp's `Ui.Info` (four-space prefix).
+/// HashiCorp's `Ui.Info` (four-space prefix, none for an empty line).
 fn ui_info(message: &str) {
-    println!("    {message}");
+    if message.is_empty() {
+        println!();
+    } else {
+        println!("    {message}");
+    }
 }
 
 /// HashiCorp's `Ui.Error`: also stdout with `==> `, as HashiCorp's `BasicUi` has no error writer.
@@ -111,9 +129,18 @@ fn read_config(args: &[String]) -> Option<Config> {
     let mut config = Config::default();
     let result = (|| {
         let mut cli = layer;
-        let tags = parse_tags(&tag_pairs)?;
+        let tags =
+            parse_tags(&tag_pairs).map_err(|e| ConfigError::Invalid(format!("Error: {e}")))?;
         if !tags.is_empty() {
             cli.tags = Some(tags);
+        }
+        // The flags' durations are checked before any file is read.
+        for text in [&cli.retry_interval, &cli.broadcast_timeout]
+            .into_iter()
+            .flatten()
+        {
+            duration::parse_signed(text)
+                .map_err(|e| ConfigError::Invalid(format!("Error: {e}")))?;
         }
         config.merge_paths(&config_paths)?;
         config.merge(&cli)?;
@@ -181,10 +208,13 @@ fn parse_flags(args: &[String]) -> Option<(Layer, Vec<String>, Vec<String>)> {
     let rejoin = fs.bool("rejoin", false);
     let disable_compression = fs.bool("disable-compression", false);
     let broadcast_timeout = fs.string("broadcast-timeout", "");
-    let rest = fs.parse(args)?;
-    if let Some(extra) = rest.first() {
-        ui_error(&format!("Unexpected argument: {extra}"));
-        println!("{}", USAGE.trim_end());
+    // As in HashiCorp's agent, the usage after a bad flag has the `==> ` prefix, and
+    // arguments after the flags are ignored.
+    if let Err(e) = fs.try_parse(args) {
+        if e != FlagError::Help {
+            eprintln!("{e}");
+        }
+        ui_output(USAGE.trim_end());
         return None;
     }
     let text = |v: String| (!v.is_empty()).then_some(v);
@@ -243,13 +273,13 @@ fn check_mdns(config: &Config) -> Result<(), String> {
 }
 
 /// `-iface`: bind to the interface's first usable address, or check that it has the bind IP.
-fn apply_interface(config: &mut Config) -> Result<(), String> {
-    let addrs =
-        addresses_of(&config.interface).map_err(|e| format!("Invalid network interface: {e}"))?;
+/// Returns the bind address to use.
+fn apply_interface(config: &mut Config, bind: SocketAddr) -> Result<SocketAddr, String> {
+    let addrs = addresses_of(&config.interface)
+        .map_err(|e| format!("Failed to get interface addresses: {e}"))?;
     if addrs.is_empty() {
         return Err(format!("Interface '{}' has no addresses", config.interface));
     }
-    let bind = addr_parts(&config.bind).map_err(|e| format!("Invalid bind address: {e}"))?;
     if bind.ip().is_unspecified() {
         let usable = addrs.iter().find(|ip| match ip {
             IpAddr::V4(v4) => !v4.is_link_local(),
@@ -265,15 +295,18 @@ fn apply_interface(config: &mut Config) -> Result<(), String> {
             "Using interface '{}' address '{ip}'",
             config.interface
         ));
-        config.bind = SocketAddr::new(*ip, bind.port()).to_string();
-    } else if !addrs.contains(&bind.ip()) {
+        let chosen = SocketAddr::new(*ip, bind.port());
+        config.bind = chosen.to_string();
+        return Ok(chosen);
+    }
+    if !addrs.contains(&bind.ip()) {
         return Err(format!(
             "Interface '{}' has no '{}' address",
             config.interface,
             bind.ip()
         ));
     }
-    Ok(())
+    Ok(bind)
 }
 
 /// The parts of a started agent that the signal loop drives.
@@ -287,10 +320,16 @@ struct Running {
     retry_failed: Receiver<()>,
 }
 
-fn start(config: Config, args: &[String], logger: Logger, gate: &Gate) -> Result<Running, String> {
+fn start(
+    config: Config,
+    setup: Setup,
+    args: &[String],
+    logger: Logger,
+    gate: &Gate,
+) -> Result<Running, String> {
     ui_output("Starting Serf agent...");
-    let agent = Agent::start(config.clone(), logger.clone())
-        .map_err(|e| format!("Failed to start the Serf agent: {e}"))?;
+    let bind = setup.bind;
+    let agent = Agent::create(setup, config.clone(), logger.clone()).map_err(|e| e.to_string())?;
     let specs = parse_specs(&config.event_handlers)?;
     agent.set_handler_info(handler_info(&specs));
     let limits = RunnerLimits {
@@ -304,24 +343,28 @@ fn start(config: Config, args: &[String], logger: Logger, gate: &Gate) -> Result
     });
     agent.register(scripts.clone());
 
-    let rpc = match RpcServer::start(&config.rpc_addr, agent.clone(), config.rpc_auth.clone()) {
-        Ok(r) => r,
-        Err(e) => {
-            agent.shutdown();
-            return Err(format!("Error starting RPC listener: {e}"));
-        }
-    };
+    // HashiCorp's order: mDNS discovery, then the RPC listener.
     let discovery = match start_discovery(&config, &agent) {
         Ok(d) => d,
         Err(e) => {
-            rpc.shutdown();
             agent.shutdown();
             return Err(e);
         }
     };
+    let rpc = match gotext::listen_tcp(&config.rpc_addr).and_then(|l| {
+        RpcServer::start(l, agent.clone(), config.rpc_auth.clone()).map_err(|e| e.to_string())
+    }) {
+        Ok(r) => r,
+        Err(e) => {
+            if let Some(d) = &discovery {
+                d.shutdown();
+            }
+            agent.shutdown();
+            return Err(format!("Error starting RPC listener: {e}"));
+        }
+    };
     ui_output("Starting Serf agent RPC...");
     ui_output("Serf agent running!");
-    let bind = addr_parts(&config.bind).unwrap_or_else(|_| agent.serf().local_addr());
     ui_info(&format!(
         "                  Node name: '{}'",
         config.node_name
@@ -360,6 +403,9 @@ fn start(config: Config, args: &[String], logger: Logger, gate: &Gate) -> Result
             Ok(n) => ui_info(&format!("Join completed. Synced with {n} initial agents")),
             Err(e) => {
                 rpc.shutdown();
+                if let Some(d) = &discovery {
+                    d.shutdown();
+                }
                 agent.shutdown();
                 return Err(e.to_string());
             }

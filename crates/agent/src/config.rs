@@ -12,8 +12,9 @@ use serde::Deserialize;
 use serf::api::SizeLimits;
 use thiserror::Error;
 
-use super::duration;
+use super::gojson::{self, Field};
 use super::handlers::DEFAULT_QUEUE_BYTES;
+use super::{duration, gotext};
 
 /// The port used when an address gives none.
 pub const DEFAULT_BIND_PORT: u16 = 7946;
@@ -21,12 +22,13 @@ pub const DEFAULT_BIND_PORT: u16 = 7946;
 /// Why the configuration cannot be used. Messages follow HashiCorp's agent.
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    #[error("Error reading '{path}': {source}")]
+    /// A file or directory that cannot be opened, with Go's `os.PathError` text.
+    #[error("Error reading '{}': {}", path.display(), gotext::path_error("open", &path.display().to_string(), source))]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("Error decoding '{path}': {message}")]
+    #[error("Error decoding '{}': {message}", path.display())]
     Decode { path: PathBuf, message: String },
     #[error("Invalid tag: '{0}'")]
     Tag(String),
@@ -150,12 +152,12 @@ pub struct Layer {
     pub rpc_auth: Option<String>,
     pub protocol: Option<i64>,
     pub replay_on_join: Option<bool>,
-    pub query_response_size_limit: Option<usize>,
-    pub query_size_limit: Option<usize>,
-    pub user_event_size_limit: Option<usize>,
+    pub query_response_size_limit: Option<i64>,
+    pub query_size_limit: Option<i64>,
+    pub user_event_size_limit: Option<i64>,
     pub start_join: Option<Vec<String>>,
     pub event_handlers: Option<Vec<String>>,
-    pub event_handler_queue_bytes: Option<usize>,
+    pub event_handler_queue_bytes: Option<i64>,
     pub profile: Option<String>,
     pub snapshot_path: Option<String>,
     pub leave_on_terminate: Option<bool>,
@@ -218,12 +220,30 @@ impl Config {
                 *target = v.clone();
             }
         }
+        /// A duration overrides only when it is not zero, as in HashiCorp's merge. HashiCorp's
+        /// agent takes a negative one too (its timers then fire at once): here it is the
+        /// shortest the library takes, a millisecond.
         fn set_duration(
             target: &mut Option<Duration>,
             value: &Option<String>,
         ) -> Result<(), ConfigError> {
             if let Some(text) = value.as_ref().filter(|v| !v.is_empty()) {
-                *target = Some(duration::parse(text).map_err(ConfigError::Invalid)?);
+                match duration::parse_signed(text).map_err(ConfigError::Invalid)? {
+                    0 => {}
+                    ns if ns < 0 => *target = Some(Duration::from_millis(1)),
+                    ns => *target = Some(Duration::from_nanos(ns as u64)),
+                }
+            }
+            Ok(())
+        }
+        /// A lower-bounded duration: zero leaves it alone, a negative one is as low as it gets
+        /// (the bound then applies, with its warning, as in HashiCorp's agent).
+        fn set_bounded(target: &mut Duration, value: &Option<String>) -> Result<(), ConfigError> {
+            if let Some(text) = value.as_ref().filter(|v| !v.is_empty()) {
+                match duration::parse_signed(text).map_err(ConfigError::Invalid)? {
+                    0 => {}
+                    ns => *target = Duration::from_nanos(ns.max(0) as u64),
+                }
             }
             Ok(())
         }
@@ -258,8 +278,10 @@ impl Config {
                 layer.event_handler_queue_bytes,
             ),
         ] {
-            if let Some(v) = value.filter(|v| *v > 0) {
-                *target = v;
+            // As in HashiCorp's merge, any value but zero counts; a negative limit (which
+            // refuses every message) is kept as a limit of zero, which refuses them too.
+            if let Some(v) = value.filter(|v| *v != 0) {
+                *target = usize::try_from(v).unwrap_or(0);
             }
         }
         for (target, value) in [
@@ -295,16 +317,12 @@ impl Config {
         if let Some(n) = layer.retry_max_attempts.filter(|n| *n != 0) {
             self.retry_max_attempts = n;
         }
-        let mut retry = None;
-        set_duration(&mut retry, &layer.retry_interval)?;
-        set(&mut self.retry_interval, &retry);
+        set_bounded(&mut self.retry_interval, &layer.retry_interval)?;
         set(&mut self.rejoin_after_leave, &layer.rejoin_after_leave);
         set(&mut self.enable_compression, &layer.enable_compression);
         set_nonempty(&mut self.statsite_addr, &layer.statsite_addr);
         set_nonempty(&mut self.statsd_addr, &layer.statsd_addr);
-        let mut broadcast = None;
-        set_duration(&mut broadcast, &layer.broadcast_timeout)?;
-        set(&mut self.broadcast_timeout, &broadcast);
+        set_bounded(&mut self.broadcast_timeout, &layer.broadcast_timeout)?;
         Ok(())
     }
 
@@ -372,6 +390,64 @@ impl Config {
     }
 }
 
+/// HashiCorp's `Config` as its reader sees it: keys and Go types, in its field order (which
+/// is the order of its errors).
+const CONFIG_FIELDS: &[(&str, Field)] = &[
+    ("node_name", Field::Str),
+    ("role", Field::Str),
+    ("disable_coordinates", Field::Bool),
+    ("tags", Field::StrMap),
+    ("tags_file", Field::Str),
+    ("bind", Field::Str),
+    ("advertise", Field::Str),
+    ("encrypt_key", Field::Str),
+    ("keyring_file", Field::Str),
+    ("log_level", Field::Str),
+    ("rpc_addr", Field::Str),
+    ("rpc_auth", Field::Str),
+    ("protocol", Field::Int),
+    ("replay_on_join", Field::Bool),
+    ("query_response_size_limit", Field::Int),
+    ("query_size_limit", Field::Int),
+    ("user_event_size_limit", Field::Int),
+    ("event_handler_queue_bytes", Field::Int),
+    ("start_join", Field::StrList),
+    ("event_handlers", Field::StrList),
+    ("profile", Field::Str),
+    ("snapshot_path", Field::Str),
+    ("leave_on_terminate", Field::Bool),
+    ("skip_leave_on_interrupt", Field::Bool),
+    ("discover", Field::Str),
+    (
+        "mdns",
+        Field::Struct(
+            "agent.MDNSConfig",
+            &[
+                ("interface", Field::Str),
+                ("disable_ipv4", Field::Bool),
+                ("disable_ipv6", Field::Bool),
+            ],
+        ),
+    ),
+    ("interface", Field::Str),
+    ("reconnect_interval", Field::Str),
+    ("reconnect_timeout", Field::Str),
+    ("tombstone_timeout", Field::Str),
+    ("disable_name_resolution", Field::Bool),
+    ("enable_syslog", Field::Bool),
+    ("syslog_facility", Field::Str),
+    ("retry_join", Field::StrList),
+    ("retry_max_attempts", Field::Int),
+    ("retry_interval", Field::Str),
+    ("rejoin_after_leave", Field::Bool),
+    ("enable_compression", Field::Bool),
+    ("statsite_addr", Field::Str),
+    ("statsd_addr", Field::Str),
+    ("broadcast_timeout", Field::Str),
+    ("validate_node_names", Field::Bool),
+    ("MsgpackUseNewTimeFormat", Field::Bool),
+];
+
 /// Decodes one JSON config file.
 pub fn read_layer(path: &Path) -> Result<Layer, ConfigError> {
     let text = fs::read(path).map_err(|source| ConfigError::Read {
@@ -383,10 +459,36 @@ pub fn read_layer(path: &Path) -> Result<Layer, ConfigError> {
 
 /// Decodes the contents of the config file at `path` (named in errors).
 pub(crate) fn decode_layer(path: &Path, text: &[u8]) -> Result<Layer, ConfigError> {
-    serde_json::from_slice(text).map_err(|e| ConfigError::Decode {
+    let decode = |message: String| ConfigError::Decode {
         path: path.to_path_buf(),
-        message: e.to_string(),
-    })
+        message,
+    };
+    // HashiCorp's reader decodes the first JSON value (Go's syntax errors), then fills its
+    // struct with mapstructure (its type errors, and its leniency).
+    gojson::check_first_value(text).map_err(decode)?;
+    let mut stream = serde_json::Deserializer::from_slice(text).into_iter::<serde_json::Value>();
+    let raw = match stream.next() {
+        Some(Ok(raw)) => raw,
+        Some(Err(e)) => return Err(decode(e.to_string())),
+        None => return Err(decode("EOF".into())),
+    };
+    let mapped = gojson::map_struct(raw, "agent.Config", CONFIG_FIELDS).map_err(decode)?;
+    let layer: Layer = serde_json::from_value(mapped).map_err(|e| decode(e.to_string()))?;
+    // Its durations are parsed as it reads the file.
+    for text in [
+        &layer.reconnect_interval,
+        &layer.reconnect_timeout,
+        &layer.tombstone_timeout,
+        &layer.retry_interval,
+        &layer.broadcast_timeout,
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|t| !t.is_empty())
+    {
+        duration::parse_signed(text).map_err(decode)?;
+    }
+    Ok(layer)
 }
 
 /// `key=value` pairs from repeated `-tag` flags.
@@ -400,30 +502,24 @@ pub fn parse_tags(pairs: &[String]) -> Result<BTreeMap<String, String>, ConfigEr
         .collect()
 }
 
-/// Splits `host[:port]` (IPv6 as `[::1]` or `[::1]:port`) into an IP and a port, using the
-/// default port when none is given. Host names are resolved, as Go's `ResolveTCPAddr` does.
+/// HashiCorp's `AddrParts`: `host[:port]` (IPv6 as `[::1]` or `[::1]:port`) as an IP and a
+/// port, the default port when none is given, host names resolved as Go's `ResolveTCPAddr`
+/// resolves them. Errors are Go's (`address ::1: too many colons in address`, `lookup x on
+/// 10.0.0.53:53: no such host`).
 pub fn addr_parts(address: &str) -> Result<std::net::SocketAddr, String> {
-    use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
-    if let Ok(ip) = address.parse::<IpAddr>() {
-        if ip.is_ipv6() {
-            return Err(format!("address {address}: too many colons in address"));
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+    let mut check = address.to_string();
+    if let Err(e) = gotext::split_host_port(&check) {
+        if !e.ends_with("missing port in address") {
+            return Err(e);
         }
-        return Ok(SocketAddr::new(ip, DEFAULT_BIND_PORT));
+        check = format!("{check}:{DEFAULT_BIND_PORT}");
     }
-    let bracketed = address.starts_with('[') && address.ends_with(']');
-    let with_port = if bracketed || !address.contains(':') {
-        format!("{address}:{DEFAULT_BIND_PORT}")
-    } else {
-        address.to_string()
-    };
-    if let Ok(sa) = with_port.parse::<SocketAddr>() {
-        return Ok(sa);
-    }
-    with_port
-        .to_socket_addrs()
-        .map_err(|e| format!("address {address}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("address {address}: no addresses found"))
+    let (ip, port) = gotext::resolve_tcp_addr(&check)?;
+    Ok(SocketAddr::new(
+        ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        port,
+    ))
 }
 
 fn hostname() -> std::io::Result<String> {
@@ -569,18 +665,21 @@ mod tests {
 
     #[test]
     fn addresses_take_the_default_port() {
-        assert_eq!(
-            addr_parts("127.0.0.1").unwrap().to_string(),
-            "127.0.0.1:7946"
-        );
-        assert_eq!(
-            addr_parts("127.0.0.1:5000").unwrap().to_string(),
-            "127.0.0.1:5000"
-        );
-        assert_eq!(addr_parts("[::1]").unwrap().to_string(), "[::1]:7946");
-        assert_eq!(addr_parts("[::1]:5001").unwrap().to_string(), "[::1]:5001");
-        assert!(addr_parts("::1").is_err());
-        assert!(addr_parts("127.0.0.1:notaport").is_err());
+        for (given, meant) in [
+            ("127.0.0.1", "127.0.0.1:7946"),
+            ("127.0.0.1:5000", "127.0.0.1:5000"),
+            ("[::1]", "[::1]:7946"),
+            ("[::1]:5001", "[::1]:5001"),
+        ] {
+            assert_eq!(addr_parts(given).unwrap().to_string(), meant);
+        }
+        for (given, error) in [
+            ("::1", "address ::1: too many colons in address"),
+            ("127.0.0.1:99999", "address 99999: invalid port"),
+            ("[::1", "address [::1: missing ']' in address"),
+        ] {
+            assert_eq!(addr_parts(given).unwrap_err(), error);
+        }
         assert_eq!(parse_tags(&["a=b=c".into()]).unwrap()["a"], "b=c");
         assert!(parse_tags(&["=x".into()]).is_err());
     }

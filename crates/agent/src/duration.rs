@@ -3,56 +3,148 @@
 
 use std::time::Duration;
 
-/// Parses a Go duration. Negative durations are refused: no setting of the agent takes one.
+/// Parses a Go duration that must not be negative (a config file's timeouts): a negative one
+/// is refused.
 pub fn parse(text: &str) -> Result<Duration, String> {
-    let invalid = || format!("time: invalid duration \"{text}\"");
-    let s = text.strip_prefix('+').unwrap_or(text);
-    if s.starts_with('-') {
-        return Err(format!("negative duration \"{text}\" is not allowed"));
+    let ns = parse_signed(text)?;
+    u64::try_from(ns)
+        .map(Duration::from_nanos)
+        .map_err(|_| format!("negative duration \"{text}\" is not allowed"))
+}
+
+/// Go's `time.ParseDuration`, word for word in its errors: nanoseconds, possibly negative,
+/// within an `int64`.
+pub fn parse_signed(text: &str) -> Result<i64, String> {
+    const UNITS: [(&str, u64); 8] = [
+        ("ns", 1),
+        ("us", 1_000),
+        ("\u{b5}s", 1_000),
+        ("\u{3bc}s", 1_000),
+        ("ms", 1_000_000),
+        ("s", 1_000_000_000),
+        ("m", 60_000_000_000),
+        ("h", 3_600_000_000_000),
+    ];
+    const LIMIT: u64 = 1 << 63;
+    let invalid = || format!("time: invalid duration {}", quote(text));
+    let mut s = text.as_bytes();
+    let mut negative = false;
+    if let Some(&c) = s.first() {
+        if c == b'-' || c == b'+' {
+            negative = c == b'-';
+            s = &s[1..];
+        }
     }
-    if s == "0" {
-        return Ok(Duration::ZERO);
+    if s == b"0" {
+        return Ok(0);
     }
     if s.is_empty() {
         return Err(invalid());
     }
-    let mut rest = s;
-    let mut total_ns: f64 = 0.0;
-    while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number = &rest[..number_len];
-        if number.is_empty() || number == "." || number.matches('.').count() > 1 {
+    let mut total: u64 = 0;
+    while !s.is_empty() {
+        if !(s[0] == b'.' || s[0].is_ascii_digit()) {
             return Err(invalid());
         }
-        let value: f64 = number.parse().map_err(|_| invalid())?;
-        rest = &rest[number_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        let scale = match unit {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            "" => return Err(format!("time: missing unit in duration \"{text}\"")),
-            other => {
-                return Err(format!(
-                    "time: unknown unit \"{other}\" in duration \"{text}\""
-                ))
+        // Whole part: overflow is an error.
+        let mut whole: u64 = 0;
+        let mut i = 0;
+        while i < s.len() && s[i].is_ascii_digit() {
+            if whole > LIMIT / 10 {
+                return Err(invalid());
             }
+            whole = whole * 10 + u64::from(s[i] - b'0');
+            if whole > LIMIT {
+                return Err(invalid());
+            }
+            i += 1;
+        }
+        let pre = i > 0;
+        s = &s[i..];
+        // Fraction: digits past what fits are ignored.
+        let (mut fraction, mut scale, mut post) = (0u64, 1f64, false);
+        if s.first() == Some(&b'.') {
+            s = &s[1..];
+            let mut overflow = false;
+            let mut i = 0;
+            while i < s.len() && s[i].is_ascii_digit() {
+                if !overflow {
+                    if fraction > (LIMIT - 1) / 10 {
+                        overflow = true;
+                    } else {
+                        let next = fraction * 10 + u64::from(s[i] - b'0');
+                        if next > LIMIT {
+                            overflow = true;
+                        } else {
+                            fraction = next;
+                            scale *= 10.0;
+                        }
+                    }
+                }
+                i += 1;
+            }
+            post = i > 0;
+            s = &s[i..];
+        }
+        if !pre && !post {
+            return Err(invalid());
+        }
+        let unit_len = s
+            .iter()
+            .position(|c| *c == b'.' || c.is_ascii_digit())
+            .unwrap_or(s.len());
+        if unit_len == 0 {
+            return Err(format!("time: missing unit in duration {}", quote(text)));
+        }
+        let unit_text = String::from_utf8_lossy(&s[..unit_len]).into_owned();
+        s = &s[unit_len..];
+        let Some(&(_, unit)) = UNITS.iter().find(|(name, _)| *name == unit_text) else {
+            return Err(format!(
+                "time: unknown unit {} in duration {}",
+                quote(&unit_text),
+                quote(text)
+            ));
         };
-        total_ns += value * scale;
+        if whole > LIMIT / unit {
+            return Err(invalid());
+        }
+        let mut value = whole * unit;
+        if fraction > 0 {
+            value += (fraction as f64 * (unit as f64 / scale)) as u64;
+            if value > LIMIT {
+                return Err(invalid());
+            }
+        }
+        total += value;
+        if total > LIMIT {
+            return Err(invalid());
+        }
     }
-    if total_ns > u64::MAX as f64 {
-        return Err(invalid());
+    if negative {
+        return Ok((total as i64).wrapping_neg());
     }
-    Ok(Duration::from_nanos(total_ns.round() as u64))
+    i64::try_from(total).map_err(|_| invalid())
+}
+
+/// Go's `time.quote`: in double quotes, `"` and `\` escaped, other bytes outside printable
+/// ASCII as `\xNN`.
+fn quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for ch in s.chars() {
+        if !(' '..='\u{7f}').contains(&ch) {
+            let mut buf = [0u8; 4];
+            for b in ch.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("\\x{b:02x}"));
+            }
+        } else {
+            if ch == '"' || ch == '\\' {
+                out.push('\\');
+            }
+            out.push(ch);
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// Formats like Go's `Duration.String()` for the common cases (`1s`, `1m30s`, `250ms`).
@@ -105,18 +197,22 @@ mod tests {
 
     #[test]
     fn bad_durations_say_why() {
-        assert_eq!(
-            parse("5").unwrap_err(),
-            "time: missing unit in duration \"5\""
-        );
-        assert_eq!(
-            parse("5x").unwrap_err(),
-            "time: unknown unit \"x\" in duration \"5x\""
-        );
-        assert!(parse("").is_err());
-        assert!(parse("s").is_err());
-        assert!(parse("1..2s").is_err());
-        assert!(parse("-1s").is_err());
+        for (given, error) in [
+            ("5", "time: missing unit in duration \"5\""),
+            ("5x", "time: unknown unit \"x\" in duration \"5x\""),
+            ("1h1x", "time: unknown unit \"x\" in duration \"1h1x\""),
+            ("3000000h", "time: invalid duration \"3000000h\""),
+            ("\u{e9}", "time: invalid duration \"\\xc3\\xa9\""),
+            ("1\"", "time: unknown unit \"\\\"\" in duration \"1\\\"\""),
+        ] {
+            assert_eq!(parse_signed(given).unwrap_err(), error);
+        }
+        for given in ["", "s", "1..2s", "-1s"] {
+            assert!(parse(given).is_err(), "{given:?}");
+        }
+        assert_eq!(parse_signed("-1.5s"), Ok(-1_500_000_000));
+        assert_eq!(parse_signed("-0"), Ok(0));
+        assert_eq!(parse_signed(".5s"), Ok(500_000_000));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! first positional argument (later `-x` are positional), and Go's exact error lines.
 //!
 //! ```
-//! use serf::agent::flags::FlagSet;
+//! use serf_agent::flags::FlagSet;
 //! let mut fs = FlagSet::new("Usage: serf members [options]");
 //! let detailed = fs.bool("detailed", false);
 //! let tags = fs.list("tag");
@@ -17,8 +17,6 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::Duration;
-
 use thiserror::Error;
 
 use crate::duration;
@@ -49,7 +47,7 @@ enum Slot {
     Bool(Value<bool>),
     Str(Value<String>),
     Int(Value<i64>),
-    Duration(Value<Duration>),
+    Duration(Value<i64>),
     List(Value<Vec<String>>),
 }
 
@@ -116,8 +114,9 @@ impl FlagSet {
         self.define(name, Value::new(default), Slot::Int)
     }
 
-    /// A Go duration (`300ms`, `1m30s`). Negative durations are refused.
-    pub fn duration(&mut self, name: &str, default: Duration) -> Value<Duration> {
+    /// A Go duration (`300ms`, `1m30s`, `-1s`), in nanoseconds: Go's `time.Duration`, which
+    /// may be negative.
+    pub fn duration(&mut self, name: &str, default: i64) -> Value<i64> {
         self.define(name, Value::new(default), Slot::Duration)
     }
 
@@ -183,7 +182,7 @@ impl FlagSet {
                 Slot::Str(v) => v.set(value.clone()),
                 Slot::Int(v) => v.set(parse_int(&value).map_err(bad)?),
                 Slot::Duration(v) => {
-                    v.set(duration::parse(&value).map_err(|_| bad("parse error"))?)
+                    v.set(duration::parse_signed(&value).map_err(|_| bad("parse error"))?)
                 }
                 Slot::List(v) => v.0.borrow_mut().push(value.clone()),
             }
@@ -280,18 +279,12 @@ fn underscores_ok(literal: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn set() -> (
-        FlagSet,
-        Value<bool>,
-        Value<String>,
-        Value<i64>,
-        Value<Duration>,
-    ) {
+    fn set() -> (FlagSet, Value<bool>, Value<String>, Value<i64>, Value<i64>) {
         let mut fs = FlagSet::new("usage");
         let b = fs.bool("detailed", false);
         let s = fs.string("rpc-addr", "127.0.0.1:7373");
         let i = fs.int("relay-factor", 0);
-        let d = fs.duration("timeout", Duration::ZERO);
+        let d = fs.duration("timeout", 0);
         (fs, b, s, i, d)
     }
 
@@ -309,7 +302,9 @@ mod tests {
             .unwrap();
         assert!(rest.is_empty());
         assert_eq!((b.get(), s.get(), i.get()), (true, "a:1".to_string(), 16));
-        assert_eq!(d.get(), Duration::from_secs(90));
+        assert_eq!(d.get(), 90_000_000_000);
+        fs.try_parse(&["-timeout=-1s"]).unwrap();
+        assert_eq!(d.get(), -1_000_000_000);
         fs.try_parse(&["-rpc-addr=b=c", "-detailed=false"]).unwrap();
         assert_eq!((b.get(), s.get()), (false, "b=c".to_string()));
     }

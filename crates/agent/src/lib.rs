@@ -11,6 +11,8 @@ pub mod flags;
 pub mod frame;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod gojson;
+pub mod gotext;
 pub mod handlers;
 pub mod log;
 pub mod mdns;

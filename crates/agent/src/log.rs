@@ -120,8 +120,23 @@ pub struct Syslog;
 
 impl Syslog {
     /// Opens the connection with the facility name from `syslog_facility` (LOCAL0 by default).
+    /// Fails as HashiCorp's agent does: for a facility go-syslog does not know, or when no
+    /// local syslog socket answers.
     pub fn open(facility: &str) -> Result<Syslog, String> {
-        let facility = match facility.to_ascii_uppercase().as_str() {
+        let name = facility.to_ascii_uppercase();
+        let facility = match name.as_str() {
+            "KERN" => libc::LOG_KERN,
+            "USER" => libc::LOG_USER,
+            "MAIL" => libc::LOG_MAIL,
+            "DAEMON" => libc::LOG_DAEMON,
+            "AUTH" => libc::LOG_AUTH,
+            "SYSLOG" => libc::LOG_SYSLOG,
+            "LPR" => libc::LOG_LPR,
+            "NEWS" => libc::LOG_NEWS,
+            "UUCP" => libc::LOG_UUCP,
+            "CRON" => libc::LOG_CRON,
+            "AUTHPRIV" => libc::LOG_AUTHPRIV,
+            "FTP" => libc::LOG_FTP,
             "LOCAL0" => libc::LOG_LOCAL0,
             "LOCAL1" => libc::LOG_LOCAL1,
             "LOCAL2" => libc::LOG_LOCAL2,
@@ -130,14 +145,30 @@ impl Syslog {
             "LOCAL5" => libc::LOG_LOCAL5,
             "LOCAL6" => libc::LOG_LOCAL6,
             "LOCAL7" => libc::LOG_LOCAL7,
-            "USER" => libc::LOG_USER,
-            "DAEMON" => libc::LOG_DAEMON,
-            other => return Err(format!("Syslog setup failed: unknown facility {other}")),
+            _ => {
+                return Err(format!(
+                    "Syslog setup failed: invalid syslog facility: {name}"
+                ))
+            }
         };
+        if !syslog_reachable() {
+            return Err("Syslog setup failed: Unix syslog delivery error".into());
+        }
         // SAFETY: the identity is a static NUL-terminated string, as openlog keeps the pointer.
         unsafe { libc::openlog(c"serf".as_ptr(), libc::LOG_PID, facility) };
         Ok(Syslog)
     }
+}
+
+/// Whether a local syslog daemon listens where Go's `log/syslog` looks (datagram, then stream
+/// sockets at `/dev/log`, `/var/run/syslog`, `/var/run/log`).
+fn syslog_reachable() -> bool {
+    use std::os::unix::net::{UnixDatagram, UnixStream};
+    const PATHS: [&str; 3] = ["/dev/log", "/var/run/syslog", "/var/run/log"];
+    PATHS
+        .iter()
+        .any(|p| UnixDatagram::unbound().and_then(|s| s.connect(p)).is_ok())
+        || PATHS.iter().any(|p| UnixStream::connect(p).is_ok())
 }
 
 impl Sink for Syslog {
@@ -214,7 +245,13 @@ impl Logger {
 
     /// Logs one message, e.g. `log(Level::Info, "agent: Received event: member-join")`.
     pub fn log(&self, level: Level, message: impl fmt::Display) {
-        let line = format!("{} [{}] {}", timestamp(), level, message);
+        let mut line = format!("{} [{}] {}", timestamp(), level, message);
+        // Go's logger ends a line with a newline unless the message already does, and every
+        // reader of the agent's log (console, ring, monitors) drops one: a message ending in
+        // newlines (a multi-error list) keeps all but one of them.
+        if line.ends_with('\n') {
+            line.pop();
+        }
         let mut state = self.lock();
         if level >= state.level {
             for sink in state.sinks.iter_mut() {
@@ -318,10 +355,23 @@ mod tests {
         }
     }
 
+    /// A logger at `level` whose one sink is a capture, and what it captured.
+    fn captured(level: Level) -> (Logger, Arc<Mutex<Vec<String>>>) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        (
+            Logger::new(level, vec![Box::new(Capture(seen.clone()))]),
+            seen,
+        )
+    }
+
+    /// Everything the ring holds, as a monitor at the lowest level is first sent it.
+    fn ring(log: &Logger) -> Vec<String> {
+        log.subscribe(Level::Trace).lines.try_iter().collect()
+    }
+
     #[test]
     fn lines_look_like_go_log_and_are_filtered_for_sinks_only() {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let log = Logger::new(Level::Info, vec![Box::new(Capture(seen.clone()))]);
+        let (log, seen) = captured(Level::Info);
         log.debug("agent: quiet");
         log.info("agent: Received event: member-join");
         let seen = seen.lock().unwrap();
@@ -358,6 +408,18 @@ mod tests {
         log.unsubscribe(all.id);
         log.error("agent: after");
         assert!(all.lines.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_message_ending_in_newlines_loses_one_as_in_go() {
+        let (log, seen) = captured(Level::Info);
+        log.warn("agent: error joining: 1 error occurred:\n\t* x\n\n");
+        log.info("agent: plain");
+        let seen = seen.lock().unwrap();
+        assert!(seen[0].ends_with("occurred:\n\t* x\n"), "{:?}", seen[0]);
+        assert!(seen[1].ends_with("agent: plain"), "{:?}", seen[1]);
+        let lines = ring(&log);
+        assert!(lines[0].ends_with("* x\n"), "{:?}", lines[0]);
     }
 
     #[test]

@@ -49,10 +49,9 @@ pub struct RpcServer {
 }
 
 impl RpcServer {
-    /// Listens on `addr` and serves clients until shut down. `auth` is the `rpc_auth` token
-    /// (empty: none required).
-    pub fn start(addr: &str, agent: Arc<Agent>, auth: String) -> io::Result<RpcServer> {
-        let listener = TcpListener::bind(addr)?;
+    /// Serves clients on `listener` until shut down. `auth` is the `rpc_auth` token (empty:
+    /// none required).
+    pub fn start(listener: TcpListener, agent: Arc<Agent>, auth: String) -> io::Result<RpcServer> {
         let local = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let connections = Arc::new(Mutex::new(HashMap::new()));
@@ -628,7 +627,8 @@ impl Client {
                 .collect(),
             request_ack: req.request_ack,
             relay_factor: req.relay_factor,
-            timeout: (req.timeout > 0).then(|| Duration::from_nanos(req.timeout as u64)),
+            // Zero asks for the default; a negative timeout (Go's CLI takes one) has expired.
+            timeout: (req.timeout != 0).then(|| Duration::from_nanos(req.timeout.max(0) as u64)),
         };
         let payload = req.payload.map(|p| p.0);
         let response =

@@ -11,16 +11,16 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use base64::Engine;
 use thiserror::Error;
 
 use super::config::{addr_parts, Config};
 use super::log::{Level, Logger};
+use super::{gojson, gotext};
 use serf::api::wire::serf::Coordinate;
 use serf::api::{self, Options, SizeLimits, Tuning};
 use serf::api::{
-    read_keyring_file, Event, KeyAggregate, KeyOp, Member, QueryParams, Tags, INTERNAL_PREFIX,
-    PING_QUERY, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN,
+    Event, KeyAggregate, KeyOp, Member, QueryParams, Tags, INTERNAL_PREFIX, PING_QUERY,
+    PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN,
 };
 use serf::api::{LogLevel, LogLine, LogSink, Profile, UnknownProfile};
 
@@ -78,12 +78,26 @@ pub enum DropSite {
 impl Agent {
     /// Creates the serf node (binding its sockets) and starts dispatching events. Handlers
     /// registered right after creation see every event: dispatch starts with the first one
-    /// that arrives, and nothing arrives before a join.
+    /// that arrives, and nothing arrives before a join. Errors read as the agent prints them.
     pub fn start(config: Config, logger: Logger) -> Result<Arc<Agent>, AgentError> {
-        let options = options_from(&config, &logger)?;
+        let bind = addr_parts(&config.bind)
+            .map_err(|e| AgentError::Setup(format!("Invalid bind address: {e}")))?;
+        let setup = setup(&config, bind).map_err(AgentError::Setup)?;
+        Agent::create(setup, config, logger)
+    }
+
+    /// [`Agent::start`] after [`setup`]'s checks: HashiCorp's `Create` (the tags and keyring
+    /// files: `Failed to setup the Serf agent: …`), then its `Start` (the node itself:
+    /// `Failed to start the Serf agent: Error creating Serf: …`).
+    pub fn create(setup: Setup, config: Config, logger: Logger) -> Result<Arc<Agent>, AgentError> {
+        let (tags, keys) = load_files(&config, &logger)
+            .map_err(|e| AgentError::Setup(format!("Failed to setup the Serf agent: {e}")))?;
         logger.info("agent: Serf agent starting");
-        let serf = api::Serf::create(options)
-            .map_err(|e| AgentError::Setup(format!("Error creating Serf: {e}")))?;
+        let serf = create_serf(setup, tags, keys, &config, &logger).map_err(|e| {
+            AgentError::Setup(format!(
+                "Failed to start the Serf agent: Error creating Serf: {e}"
+            ))
+        })?;
         let agent = Arc::new(Agent {
             serf,
             config,
@@ -151,18 +165,56 @@ impl Agent {
             "agent: joining: [{}] replay: {replay}",
             addrs.join(" ")
         ));
-        match self.serf.join(addrs, !replay) {
-            Ok(n) => {
-                if n > 0 {
-                    self.logger.info(format!("agent: joined: {n} nodes"));
+        let result = self.join_addresses(addrs, !replay);
+        match &result {
+            Ok(n) if *n > 0 => self.logger.info(format!("agent: joined: {n} nodes")),
+            Ok(_) => {}
+            Err(e) => self.logger.warn(format!("agent: error joining: {e}")),
+        }
+        result
+    }
+
+    /// memberlist's `Join`: every address resolved as Go resolves it, each failure (to
+    /// resolve, or to reach the node) listed as HashiCorp's multierror lists it, in the order
+    /// of the addresses; any node reached makes it a success.
+    fn join_addresses(&self, addrs: &[String], ignore_old: bool) -> Result<usize, AgentError> {
+        let port = self.serf.local_addr().port();
+        let mut failures: Vec<(usize, String)> = Vec::new();
+        let mut targets: Vec<(usize, SocketAddr)> = Vec::new();
+        let mut spelled = Vec::new();
+        for (i, addr) in addrs.iter().enumerate() {
+            match gotext::resolve_join_addr(addr, port) {
+                Ok((name, found)) => {
+                    for sa in found {
+                        targets.push((i, sa));
+                        spelled.push(match name {
+                            Some(n) => format!("{n}/{sa}"),
+                            None => sa.to_string(),
+                        });
+                    }
                 }
-                Ok(n)
-            }
-            Err(e) => {
-                self.logger.warn(format!("agent: error joining: {e}"));
-                Err(e.into())
+                Err(e) => failures.push((i, format!("failed to resolve {addr}: {e}"))),
             }
         }
+        if !spelled.is_empty() {
+            match self.serf.join(&spelled, ignore_old) {
+                Ok(n) if n > 0 => return Ok(n),
+                Ok(_) => {}
+                Err(api::Error::JoinFailed(failed)) => {
+                    for reason in failed.reasons {
+                        let (at, text) = join_failure(&reason, &targets);
+                        failures.push((at, text));
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if failures.is_empty() {
+            return Ok(0);
+        }
+        failures.sort_by_key(|(i, _)| *i);
+        let texts: Vec<String> = failures.into_iter().map(|(_, t)| t).collect();
+        Err(AgentError::Setup(gotext::multierror(&texts)))
     }
 
     /// Leaves gracefully; the caller decides when to shut down.
@@ -243,9 +295,7 @@ impl Agent {
         let raw = if op == KeyOp::List {
             Vec::new()
         } else {
-            base64::engine::general_purpose::STANDARD
-                .decode(key)
-                .map_err(|e| AgentError::Setup(format!("illegal base64 data: {e}")))?
+            gotext::base64_decode(key).map_err(AgentError::Setup)?
         };
         Ok(self.serf.key_operation(op, &raw)?)
     }
@@ -452,43 +502,52 @@ fn dispatch_events(agent: std::sync::Weak<Agent>, events: api::EventReceiver<Eve
     }
 }
 
-/// Translates the agent's configuration into the library's options, loading the tags and
-/// keyring files as HashiCorp's agent does.
-fn options_from(config: &Config, logger: &Logger) -> Result<Options, AgentError> {
-    let setup = AgentError::Setup;
-    let bind = addr_parts(&config.bind).map_err(|e| setup(format!("Invalid bind address: {e}")))?;
+/// HashiCorp's `UserEventSizeLimit`: the most `user_event_size_limit` may be.
+const USER_EVENT_SIZE_CEILING: usize = 9 * 1024;
+
+/// What HashiCorp's `setupAgent` checks before it announces the start: the addresses, the
+/// encryption key and the profile, with its error texts.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    pub bind: SocketAddr,
+    pub advertise: Option<SocketAddr>,
+    /// The decoded `-encrypt` key (empty without one).
+    pub key: Vec<u8>,
+    pub profile: Profile,
+}
+
+/// The checks after the bind address (and the interface, which may change it): the
+/// advertise address, the encryption key (`Invalid encryption key: illegal base64 data at
+/// input byte 9`) and the profile.
+pub fn setup(config: &Config, bind: SocketAddr) -> Result<Setup, String> {
     let advertise = if config.advertise.is_empty() {
-        if bind.ip().is_unspecified() {
-            Some(SocketAddr::new(IpAddr::V4(private_ipv4()?), bind.port()))
-        } else {
-            None
-        }
+        None
     } else {
-        Some(
-            addr_parts(&config.advertise)
-                .map_err(|e| setup(format!("Invalid advertise address: {e}")))?,
-        )
+        Some(addr_parts(&config.advertise).map_err(|e| format!("Invalid advertise address: {e}"))?)
     };
+    let key = gotext::base64_decode(&config.encrypt_key)
+        .map_err(|e| format!("Invalid encryption key: {e}"))?;
     let profile: Profile = config
         .profile
         .parse()
-        .map_err(|UnknownProfile(other)| setup(format!("Unknown profile: {other}")))?;
-    let supported = i64::from(PROTOCOL_VERSION_MIN)..=i64::from(PROTOCOL_VERSION_MAX);
-    if !supported.contains(&config.protocol) {
-        return Err(setup(format!(
-            "Failed to setup the Serf agent: protocol version {} is outside \
-             [{PROTOCOL_VERSION_MIN}, {PROTOCOL_VERSION_MAX}]",
-            config.protocol
-        )));
-    }
+        .map_err(|UnknownProfile(other)| format!("Unknown profile: {other}"))?;
+    Ok(Setup {
+        bind,
+        advertise,
+        key,
+        profile,
+    })
+}
+
+/// HashiCorp's `Create`: the tags file and the keyring file, if configured, logging what was
+/// restored. Errors are the text after `Failed to setup the Serf agent: `.
+fn load_files(config: &Config, logger: &Logger) -> Result<(Tags, Vec<Vec<u8>>), String> {
     let mut tags = config.tags.clone();
     if !config.tags_file.is_empty() {
         if !config.tags.is_empty() {
-            return Err(setup(
-                "Tags config not allowed while using tag files".into(),
-            ));
+            return Err("Tags config not allowed while using tag files".into());
         }
-        if let Some(restored) = read_tags_file(Path::new(&config.tags_file)).map_err(setup)? {
+        if let Some(restored) = read_tags_file(Path::new(&config.tags_file))? {
             logger.info(format!(
                 "agent: Restored {} tag(s) from {}",
                 restored.len(),
@@ -498,38 +557,107 @@ fn options_from(config: &Config, logger: &Logger) -> Result<Options, AgentError>
         }
     }
     let mut keys = Vec::new();
-    if !config.encrypt_key.is_empty() {
-        let key = base64::engine::general_purpose::STANDARD
-            .decode(&config.encrypt_key)
-            .map_err(|e| setup(format!("Invalid encryption key: {e}")))?;
-        keys.push(key);
-    }
     if !config.keyring_file.is_empty() {
         if !config.encrypt_key.is_empty() {
-            return Err(setup(
-                "Encryption key not allowed while using a keyring".into(),
-            ));
+            return Err("Encryption key not allowed while using a keyring".into());
         }
-        let path = Path::new(&config.keyring_file);
-        keys = read_keyring_file(path).map_err(|e| setup(e.to_string()))?;
-        if keys.is_empty() {
-            return Err(setup("Keyring file contains no keys".into()));
-        }
+        keys = read_keyring(&config.keyring_file)?;
         logger.info(format!(
             "agent: Restored keyring with {} keys from {}",
             keys.len(),
             config.keyring_file
         ));
     }
+    Ok((tags, keys))
+}
+
+/// HashiCorp's `loadKeyringFile`: a JSON array of base64 keys, the first one primary, each
+/// 16, 24 or 32 bytes long.
+fn read_keyring(path: &str) -> Result<Vec<Vec<u8>>, String> {
+    fs::metadata(path).map_err(|e| gotext::path_error("stat", path, &e))?;
+    let data = gotext::read_file(path).map_err(|e| format!("Failed to read keyring file: {e}"))?;
+    let encoded: Vec<String> = gojson::unmarshal(&data, gojson::Target::StringList)
+        .map_err(|e| format!("Failed to decode keyring file: {e}"))?;
+    let keys = encoded
+        .iter()
+        .map(|k| {
+            gotext::base64_decode(k).map_err(|e| format!("Failed to decode key from keyring: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let Some(primary) = keys.first() else {
+        return Err("Keyring file contains no keys".into());
+    };
+    if primary.is_empty() {
+        return Err("Failed to restore keyring: empty primary key not allowed".into());
+    }
+    if keys.iter().any(|k| !matches!(k.len(), 16 | 24 | 32)) {
+        return Err("Failed to restore keyring: key size must be 16, 24 or 32 bytes".into());
+    }
+    Ok(keys)
+}
+
+/// HashiCorp's `Start`: the serf node, checked in the order Go's `serf.Create` and
+/// `memberlist.Create` check (protocol, limits, snapshot, key, sockets). Errors are the text
+/// after `Error creating Serf: `.
+fn create_serf(
+    setup: Setup,
+    tags: Tags,
+    keyring: Vec<Vec<u8>>,
+    config: &Config,
+    logger: &Logger,
+) -> Result<api::Serf, String> {
+    let protocol = config.protocol as u8;
+    if protocol < PROTOCOL_VERSION_MIN {
+        return Err(format!(
+            "Protocol version '{protocol}' too low. Must be in range: \
+             [{PROTOCOL_VERSION_MIN}, {PROTOCOL_VERSION_MAX}]"
+        ));
+    }
+    if protocol > PROTOCOL_VERSION_MAX {
+        return Err(format!(
+            "Protocol version '{protocol}' too high. Must be in range: \
+             [{PROTOCOL_VERSION_MIN}, {PROTOCOL_VERSION_MAX}]"
+        ));
+    }
+    if config.user_event_size_limit > USER_EVENT_SIZE_CEILING {
+        return Err(format!(
+            "user event size limit exceeds limit of {USER_EVENT_SIZE_CEILING} bytes"
+        ));
+    }
+    if !config.snapshot_path.is_empty() {
+        open_snapshot(&config.snapshot_path).map_err(|e| {
+            format!(
+                "Failed to setup snapshot: failed to open snapshot: {}",
+                gotext::path_error("open", &config.snapshot_path, &e)
+            )
+        })?;
+    }
+    let memberlist = |e: &str| format!("Failed to create memberlist: {e}");
+    if !setup.key.is_empty() && !matches!(setup.key.len(), 16 | 24 | 32) {
+        return Err(memberlist("key size must be 16, 24 or 32 bytes"));
+    }
+    let bind = setup.bind;
+    let advertise = match setup.advertise {
+        Some(a) => Some(a),
+        None if bind.ip().is_unspecified() => Some(SocketAddr::new(
+            IpAddr::V4(private_ipv4().map_err(|e| memberlist(&e))?),
+            bind.port(),
+        )),
+        None => None,
+    };
     let mut options = Options::new(&config.node_name);
     options.bind = bind;
     options.advertise = advertise;
-    options.profile = profile;
+    options.profile = setup.profile;
     options.tags = tags;
-    options.keys = keys;
+    options.keys = if setup.key.is_empty() {
+        keyring
+    } else {
+        vec![setup.key]
+    };
     options.keyring_file =
         (!config.keyring_file.is_empty()).then(|| config.keyring_file.clone().into());
-    options.protocol_version = config.protocol as u8;
+    options.protocol_version = protocol;
     options.event_queue_capacity = EVENT_QUEUE;
     options.coalesce = Some((Duration::from_secs(3), Duration::from_secs(1)));
     options.user_coalesce = Some((Duration::from_secs(3), Duration::from_secs(1)));
@@ -552,7 +680,13 @@ fn options_from(config: &Config, logger: &Logger) -> Result<Options, AgentError>
         broadcast_timeout: Some(config.broadcast_timeout),
         ..Tuning::default()
     };
-    Ok(options)
+    api::Serf::create(options).map_err(|e| match e {
+        api::Error::Bind { addr, source } => memberlist(&format!(
+            "could not set up network transport: failed to obtain an address: {}",
+            bind_failure(addr, &source)
+        )),
+        other => other.to_string(),
+    })
 }
 
 /// The library's `serf:`/`memberlist:` lines into the agent's log, every level: the log filters
@@ -573,15 +707,66 @@ fn library_log(logger: &Logger) -> LogSink {
     }
 }
 
-/// The tags file: a JSON object; a missing file means no tags yet.
-pub fn read_tags_file(path: &Path) -> Result<Option<Tags>, String> {
-    match fs::read(path) {
-        Ok(data) => serde_json::from_slice(&data)
-            .map(Some)
-            .map_err(|e| format!("Failed to decode tags file: {e}")),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("Failed to read tags file: {e}")),
+/// Opens the snapshot as Go's snapshotter does (read-write, appending, created 0644), only to
+/// report a failure in Go's words before the library tries.
+fn open_snapshot(path: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .mode(0o644)
+        .open(path)
+        .map(drop)
+}
+
+/// memberlist's transport error for sockets that could not be bound. Go binds TCP before UDP:
+/// if TCP can be bound now, it was the UDP socket that failed.
+fn bind_failure(addr: SocketAddr, source: &std::io::Error) -> String {
+    let (ip, port) = (addr.ip(), addr.port());
+    let errno = gotext::errno_text(source);
+    if std::net::TcpListener::bind(addr).is_ok() {
+        format!("failed to start UDP listener on \"{ip}\" port {port}: listen udp {addr}: bind: {errno}")
+    } else {
+        format!("failed to start TCP listener on \"{ip}\" port {port}: listen tcp {addr}: bind: {errno}")
     }
+}
+
+/// One reason the library gave for a failed join (`stream to <addr>: <why>`) as memberlist
+/// words it, with the index of the address it came from (for ordering).
+fn join_failure(reason: &str, targets: &[(usize, SocketAddr)]) -> (usize, String) {
+    let parsed = reason
+        .strip_prefix("stream to ")
+        .and_then(|r| r.split_once(": "))
+        .and_then(|(addr, why)| Some((addr.parse::<SocketAddr>().ok()?, why)));
+    let Some((addr, why)) = parsed else {
+        return (usize::MAX, reason.to_string());
+    };
+    let at = targets
+        .iter()
+        .find(|(_, t)| *t == addr)
+        .map_or(usize::MAX, |(i, _)| *i);
+    let text = match why.strip_prefix("connecting: ") {
+        Some(io) => format!(
+            "failed to join {addr}: dial tcp {addr}: connect: {}",
+            gotext::errno_words(io)
+        ),
+        None => format!("failed to join {addr}: {why}"),
+    };
+    (at, text)
+}
+
+/// The tags file, as HashiCorp's `loadTagsFile` reads it: a JSON object; a file that cannot
+/// even be looked at (missing, say) means no tags yet.
+pub fn read_tags_file(path: &Path) -> Result<Option<Tags>, String> {
+    if fs::metadata(path).is_err() {
+        return Ok(None);
+    }
+    let data = gotext::read_file(&path.display().to_string())
+        .map_err(|e| format!("Failed to read tags file: {e}"))?;
+    gojson::unmarshal(&data, gojson::Target::StringMap)
+        .map(Some)
+        .map_err(|e| format!("Failed to decode tags file: {e}"))
 }
 
 /// Writes the tags as indented JSON, readable by the owner only (HashiCorp writes 0600).
@@ -606,18 +791,21 @@ fn write_tags_file(path: &Path, tags: &Tags) -> Result<(), String> {
 
 /// What memberlist advertises for a wildcard bind without `-advertise`: the first private
 /// IPv4 address of the host (RFC 1918 or RFC 6598), as go-sockaddr's `GetPrivateIP` picks it.
-fn private_ipv4() -> Result<Ipv4Addr, AgentError> {
+fn private_ipv4() -> Result<Ipv4Addr, String> {
     interface_addresses()
         .into_iter()
         .find_map(|(_, ip)| match ip {
-            IpAddr::V4(v4) if v4.is_private() || (v4.octets()[0] == 100 && v4.octets()[1] & 0xc0 == 64) => Some(v4),
+            IpAddr::V4(v4)
+                if v4.is_private() || (v4.octets()[0] == 100 && v4.octets()[1] & 0xc0 == 64) =>
+            {
+                Some(v4)
+            }
             _ => None,
         })
         .ok_or_else(|| {
-            AgentError::Setup(
-                "Failed to setup the Serf agent: No private IP address found, and explicit IP not provided"
-                    .into(),
-            )
+            "Failed to get final advertise address: No private IP address found, and explicit \
+             IP not provided"
+                .to_string()
         })
 }
 

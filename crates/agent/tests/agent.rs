@@ -480,7 +480,10 @@ fn bad_input_gives_clear_errors() {
         &["agent", &format!("-config-file={}", unknown_key.display())],
     );
     assert_eq!(code, Some(1));
-    assert!(out.contains("unknown field"), "{out}");
+    assert!(
+        out.contains("'agent.Config' has invalid keys: nodename"),
+        "{out}"
+    );
 
     let (code, out) = run(
         ours(),

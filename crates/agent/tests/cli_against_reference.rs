@@ -1,179 +1,26 @@
-//! Our `serf` CLI driving HashiCorp's agent (serf 0.9.4), compared with HashiCorp's own CLI run
-//! against the same agent at the same moment: outputs must be byte-identical (where Go's output
-//! depends on map iteration order, the pair is re-run a bounded number of times until the orders
-//! agree), exit codes equal. Help texts are the exception: their wording is our own, so they are
-//! compared by structure (see [`same_stream`]). Agents listen on loopback only and are killed when
-//! their guards drop; every wait is bounded.
+//! Our `serf` binary against HashiCorp's (serf v0.11.0), run with the same arguments against
+//! HashiCorp's agent: outputs must be byte-identical (where Go's output depends on map iteration
+//! order, the pair is re-run a bounded number of times until the orders agree), exit codes equal.
+//! Help texts are the exception: their wording is our own, so they are compared by structure
+//! (see `cli_runs::same_stream`). The error-text tables, each binary on its own, are in
+//! `errors_against_reference.rs`. Agents listen on loopback only and are killed when their
+//! guards drop; every process and every wait is bounded.
 
 #[path = "../../../tests/common/reference.rs"]
 mod reference;
 
-use std::collections::BTreeSet;
+#[path = "common/cli_runs.rs"]
+mod cli_runs;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cli_runs::{
+    against, assert_same, exec, exec_env, help_flags, listed_commands, ours, same_help, strs, Guard,
+};
 use reference::{binary, free_port, wait_until, Agent, Scratch};
 use serde_json::Value;
-
-/// The longest any single CLI run may take (queries wait out their timeout).
-const RUN_LIMIT: Duration = Duration::from_secs(60);
-
-fn ours() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_serf"))
-}
-
-/// What one CLI run produced.
-#[derive(Debug, Clone, PartialEq)]
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-/// A child process killed (and reaped) when dropped, so no test leaves one behind.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Runs `bin args…` with extra environment, killing it after [`RUN_LIMIT`].
-fn exec_env(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> Out {
-    let dir = std::env::temp_dir();
-    let tag = format!("{}-{:?}", std::process::id(), std::thread::current().id())
-        .replace(|c: char| !c.is_ascii_alphanumeric(), "");
-    let (out_path, err_path) = (
-        dir.join(format!("libserf-cli-{tag}.out")),
-        dir.join(format!("libserf-cli-{tag}.err")),
-    );
-    let mut cmd = Command::new(bin);
-    cmd.args(args)
-        .env_remove("SERF_RPC_ADDR")
-        .env_remove("SERF_RPC_AUTH")
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out_path).expect("stdout file"))
-        .stderr(std::fs::File::create(&err_path).expect("stderr file"));
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = Guard(cmd.spawn().expect("run serf"));
-    let end = Instant::now() + RUN_LIMIT;
-    let code = loop {
-        if let Ok(Some(status)) = child.0.try_wait() {
-            break status.code();
-        }
-        assert!(
-            Instant::now() < end,
-            "serf {args:?} ran longer than {RUN_LIMIT:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let read =
-        |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
-    let out = Out {
-        code,
-        stdout: read(&out_path),
-        stderr: read(&err_path),
-    };
-    let _ = std::fs::remove_file(&out_path);
-    let _ = std::fs::remove_file(&err_path);
-    out
-}
-
-fn exec(bin: &Path, args: &[&str]) -> Out {
-    exec_env(bin, args, &[])
-}
-
-/// `cmd -rpc-addr=<agent> rest…` (Go's flags must follow the subcommand).
-fn against(agent: &Agent, cmd: &str, rest: &[&str]) -> Vec<String> {
-    let mut args = vec![cmd.to_string(), format!("-rpc-addr={}", agent.rpc)];
-    args.extend(rest.iter().map(|s| s.to_string()));
-    args
-}
-
-fn strs(args: &[String]) -> Vec<&str> {
-    args.iter().map(String::as_str).collect()
-}
-
-/// Where a stream's help text starts: its first line beginning with `Usage: `.
-fn usage_start(s: &str) -> Option<usize> {
-    if s.starts_with("Usage: ") {
-        return Some(0);
-    }
-    s.find("\nUsage: ").map(|i| i + 1)
-}
-
-/// One stream of ours against the reference's. Without help text they must be identical. With
-/// it, what precedes the help (error lines) must be identical, and the help itself, which runs to
-/// the end of the stream, must pass [`same_help`]; so help is still required on the same stream.
-fn same_stream(theirs: &str, mine: &str) -> bool {
-    let Some(t) = usage_start(theirs) else {
-        return theirs == mine;
-    };
-    let Some(m) = usage_start(mine) else {
-        return false;
-    };
-    theirs[..t] == mine[..m] && same_help(&theirs[t..], &mine[m..])
-}
-
-/// Help compared by structure: the same `Usage:` line, every flag the reference mentions, and
-/// (for the dispatcher's list) every command the reference lists.
-fn same_help(theirs: &str, mine: &str) -> bool {
-    theirs.lines().next() == mine.lines().next()
-        && help_flags(theirs).is_subset(&help_flags(mine))
-        && listed_commands(theirs).is_subset(&listed_commands(mine))
-}
-
-/// The `-name` and `--name` words of a help text.
-fn help_flags(help: &str) -> BTreeSet<String> {
-    let re = regex::Regex::new(r"(?m)(?:^|[^A-Za-z0-9_-])(--?[a-z][a-z0-9-]*)").unwrap();
-    re.captures_iter(help).map(|c| c[1].to_string()).collect()
-}
-
-/// The names in a command list: lines indented by four spaces, a name, then its synopsis.
-fn listed_commands(help: &str) -> BTreeSet<String> {
-    let re = regex::Regex::new(r"(?m)^ {4}([a-z][a-z-]*) {2,}\S").unwrap();
-    re.captures_iter(help).map(|c| c[1].to_string()).collect()
-}
-
-/// Whether our run matches HashiCorp's: the same exit code and, stream by stream, the same output
-/// (help text by structure only).
-fn matches(theirs: &Out, mine: &Out) -> bool {
-    theirs.code == mine.code
-        && same_stream(&theirs.stdout, &mine.stdout)
-        && same_stream(&theirs.stderr, &mine.stderr)
-}
-
-/// Runs the same command with HashiCorp's CLI and ours until both print the same (Go's output
-/// order can vary from run to run), at most `tries` times; the last pair is returned for the
-/// assertion message.
-fn same_until(args: &[&str], tries: usize) -> Result<Out, (Out, Out)> {
-    let mut last = None;
-    for _ in 0..tries {
-        let theirs = exec(binary(), args);
-        let mine = exec(ours(), args);
-        if matches(&theirs, &mine) {
-            return Ok(mine);
-        }
-        last = Some((theirs, mine));
-    }
-    Err(last.expect("at least one try"))
-}
-
-#[track_caller]
-fn assert_same(args: &[&str], tries: usize) -> Out {
-    match same_until(args, tries) {
-        Ok(out) => out,
-        Err((theirs, mine)) => panic!(
-            "serf {args:?} differs from HashiCorp's\n--- theirs: {theirs:#?}\n--- ours: {mine:#?}"
-        ),
-    }
-}
-
 /// Lines sorted, for outputs whose line order is Go map order.
 fn sorted_lines(s: &str) -> Vec<&str> {
     let mut lines: Vec<&str> = s.lines().collect();
@@ -667,3 +514,6 @@ fn rpc_auth_matches_reference() {
     assert_eq!(theirs, mine);
     assert_eq!(mine.code, Some(0));
 }
+
+// The error-text tables: each case runs HashiCorp's binary and ours with the same arguments.
+//

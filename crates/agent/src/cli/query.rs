@@ -31,7 +31,6 @@ pub const SYNOPSIS: &str = "Send a query and collect the responses";
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::time::Duration;
 
 use super::interrupt::{Interrupt, POLL};
 use super::json::Json;
@@ -48,7 +47,7 @@ pub fn run(args: &[String]) -> i32 {
     let mut fs = FlagSet::new(HELP);
     let nodes = fs.list("node");
     let tag_filters = fs.list("tag");
-    let timeout = fs.duration("timeout", Duration::ZERO);
+    let timeout = fs.duration("timeout", 0);
     let no_ack = fs.bool("no-ack", false);
     let format = fs.string("format", "text");
     let relay_factor = fs.int("relay-factor", 0);
@@ -97,7 +96,7 @@ pub fn run(args: &[String]) -> i32 {
         payload: payload.map(Into::into),
         relay_factor,
         request_ack: !no_ack,
-        timeout: i64::try_from(timeout.get().as_nanos()).unwrap_or(i64::MAX),
+        timeout: timeout.get(),
     };
     if let Err(e) = client.query(&req) {
         println!("Error sending query: {e}");

@@ -23,7 +23,7 @@
 //! counterpart here.
 //!
 //! ```no_run
-//! use serf::telemetry::{install, TelemetryConfig};
+//! use serf_agent::telemetry::{install, TelemetryConfig};
 //! let telemetry = install(TelemetryConfig {
 //!     statsd_addr: Some("127.0.0.1:8125".into()),
 //!     statsite_addr: None,
@@ -895,17 +895,13 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_sink_address_fails_like_the_agent_says() {
-        let err = Telemetry::new(&TelemetryConfig {
-            statsd_addr: None,
+    fn a_bad_sink_address_does_not_stop_the_agent() {
+        // go-metrics' sinks never fail to start: HashiCorp's agent runs with any address.
+        let telemetry = Telemetry::new(&TelemetryConfig {
+            statsd_addr: Some("nowhere:x".into()),
             statsite_addr: Some("nowhere".into()),
-        })
-        .unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("Failed to start statsite sink. Got: "),
-            "{err}"
-        );
+        });
+        assert!(telemetry.is_ok());
     }
 
     /// The cores count, the runtime's exporter turns their totals and samples into HashiCorp's

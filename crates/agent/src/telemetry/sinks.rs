@@ -80,10 +80,10 @@ pub struct LineSink {
 }
 
 impl LineSink {
-    /// Starts a sink for `addr` (`host:port`). Fails if the address cannot be resolved; a server
-    /// that is not there yet is not an error (the thread keeps retrying, as go-metrics does).
+    /// Starts a sink for `addr` (`host:port`). As go-metrics' sinks, it takes any address: one
+    /// that cannot be resolved or reached is retried every 5 s, silently (HashiCorp's agent
+    /// discards what go-metrics logs), while lines are dropped.
     pub fn start(kind: SinkKind, addr: &str, flush: Duration) -> io::Result<LineSink> {
-        resolve(addr)?;
         let (tx, rx) = bounded(QUEUE);
         let target = addr.to_string();
         let thread = std::thread::Builder::new()
@@ -301,9 +301,15 @@ mod tests {
     }
 
     #[test]
-    fn an_unresolvable_address_is_an_error() {
-        assert!(LineSink::start(SinkKind::Statsd, "no-port", FLUSH_INTERVAL).is_err());
-        assert!(LineSink::start(SinkKind::Statsite, "127.0.0.1:x", FLUSH_INTERVAL).is_err());
+    fn an_unresolvable_address_is_retried_not_refused() {
+        for (kind, addr) in [
+            (SinkKind::Statsd, "no-port"),
+            (SinkKind::Statsite, "127.0.0.1:x"),
+        ] {
+            let sink = LineSink::start(kind, addr, FLUSH_INTERVAL).expect("any address starts");
+            sink.push("dropped:1.000000|c\n".into());
+            sink.close();
+        }
     }
 
     #[test]

@@ -45,7 +45,8 @@ pub enum SerfError {
     UnknownMember(String),
     #[error("protocol version {0} outside the supported range [{PROTOCOL_VERSION_MIN}, {PROTOCOL_VERSION_MAX}]")]
     ProtocolVersion(u8),
-    #[error("user event exceeds {0}")]
+    /// HashiCorp's sentence, which depends on when the size was checked.
+    #[error("{0}")]
     UserEventTooLarge(String),
     #[error("query exceeds limit of {limit} bytes")]
     QueryTooLarge { limit: usize },
@@ -381,7 +382,7 @@ impl Serf {
         let limit = self.state.user_event_size_limit;
         if name.len() + payload.len() > limit {
             return Err(SerfError::UserEventTooLarge(format!(
-                "configured limit of {limit} bytes before encoding"
+                "user event exceeds configured limit of {limit} bytes before encoding"
             )));
         }
         let msg = wire::UserEventMessage {
@@ -393,7 +394,7 @@ impl Serf {
         let encoded = Message::UserEvent(msg.clone()).encode(Dialect::GOSSIP);
         if encoded.len() > limit {
             return Err(SerfError::UserEventTooLarge(format!(
-                "configured limit of {limit} bytes after encoding"
+                "encoded user event exceeds configured limit of {limit} bytes after encoding"
             )));
         }
         self.state.event_clock.increment();

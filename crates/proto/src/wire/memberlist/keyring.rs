@@ -51,7 +51,7 @@ impl EncryptionVersion {
 /// Why a key could not be added, used or removed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum KeyError {
-    #[error("key size must be 16, 24 or 32 bytes, got {0}")]
+    #[error("key size must be 16, 24 or 32 bytes")]
     InvalidLength(usize),
     #[error("requested key is not in the keyring")]
     NotFound,
