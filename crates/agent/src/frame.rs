@@ -64,23 +64,47 @@ impl<R: Read> ObjectReader<R> {
         mut decode: impl FnMut(&mut Decoder<'_>) -> serf::api::wire::DecodeResult<T>,
     ) -> Result<T, FrameError> {
         loop {
-            if self.start < self.buf.len() {
-                let mut dec = Decoder::new(&self.buf[self.start..]);
-                match decode(&mut dec) {
-                    Ok(value) => {
-                        self.start += dec.position();
-                        return Ok(value);
-                    }
-                    Err(e) if e.is_incomplete() => {}
-                    Err(e) => return Err(FrameError::Malformed(e)),
-                }
+            if let Some((value, _)) = self.buffered(&mut decode)? {
+                return Ok(value);
             }
             self.fill()?;
         }
     }
 
-    /// Appends what the stream has to the buffer, dropping the consumed prefix first.
-    fn fill(&mut self) -> Result<(), FrameError> {
+    /// Decodes the next object from what is already buffered, without reading: `None` while
+    /// it has not all arrived. On success the object's bytes are consumed and returned too.
+    pub fn buffered<T>(
+        &mut self,
+        decode: impl FnOnce(&mut Decoder<'_>) -> serf::api::wire::DecodeResult<T>,
+    ) -> Result<Option<(T, &[u8])>, FrameError> {
+        if self.start == self.buf.len() {
+            return Ok(None);
+        }
+        let mut dec = Decoder::new(&self.buf[self.start..]);
+        match decode(&mut dec) {
+            Ok(value) => {
+                let from = self.start;
+                self.start += dec.position();
+                Ok(Some((value, &self.buf[from..self.start])))
+            }
+            Err(e) if e.is_incomplete() => Ok(None),
+            Err(e) => Err(FrameError::Malformed(e)),
+        }
+    }
+
+    /// Bytes buffered and not yet decoded.
+    pub fn pending(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
+    /// The underlying stream, mutably (to register it with a poller).
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+
+    /// Appends what the stream has to the buffer (one read), dropping the consumed prefix
+    /// first. A non-blocking stream with nothing to give fails with `WouldBlock`.
+    pub fn fill(&mut self) -> Result<(), FrameError> {
         if self.start > 0 {
             self.buf.drain(..self.start);
             self.start = 0;

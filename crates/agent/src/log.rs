@@ -7,12 +7,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
-
 /// How many recent lines a new monitor receives first (HashiCorp's `NewLogWriter(512)`).
 pub const RING_LINES: usize = 512;
-/// How many lines a slow monitor may lag behind before lines are dropped for it.
-pub const MONITOR_BUFFER: usize = 512;
 
 /// HashiCorp's levels (logutils), in increasing severity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -186,9 +182,21 @@ impl Sink for Syslog {
     }
 }
 
+/// What became of a line handed to a monitor.
+pub enum Delivery {
+    Taken,
+    /// The monitor is too far behind; the line is dropped for it.
+    Full,
+    /// The monitor is gone and is removed.
+    Gone,
+}
+
+/// Where a monitor's lines go. It runs with the log locked, so it must only queue the line.
+pub type Deliver = Box<dyn FnMut(&str) -> Delivery + Send>;
+
 struct Monitor {
     level: Level,
-    tx: Sender<String>,
+    deliver: Deliver,
 }
 
 struct State {
@@ -206,10 +214,11 @@ pub struct Logger {
     state: Arc<Mutex<State>>,
 }
 
-/// A monitor's subscription: lines at or above its level, the ring's first.
+/// A monitor's lines on a channel (for tests): those at or above its level, the ring's first.
+#[cfg(test)]
 pub struct Subscription {
     pub id: u64,
-    pub lines: Receiver<String>,
+    pub lines: crossbeam_channel::Receiver<String>,
 }
 
 impl Logger {
@@ -267,13 +276,13 @@ impl Logger {
             if level < m.level {
                 return true;
             }
-            match m.tx.try_send(line.clone()) {
-                Ok(()) => true,
-                Err(TrySendError::Full(_)) => {
+            match (m.deliver)(&line) {
+                Delivery::Taken => true,
+                Delivery::Full => {
                     dropped += 1;
                     true
                 }
-                Err(TrySendError::Disconnected(_)) => false,
+                Delivery::Gone => false,
             }
         });
         state.dropped += dropped;
@@ -295,23 +304,37 @@ impl Logger {
         self.log(Level::Err, m)
     }
 
-    /// Registers a monitor: it first receives the ring's lines at or above `level`.
-    pub fn subscribe(&self, level: Level) -> Subscription {
-        let (tx, rx) = crossbeam_channel::bounded(MONITOR_BUFFER.max(RING_LINES));
+    /// Registers a monitor: it is first handed the ring's lines at or above `level`, then each
+    /// new one. Returns its id for [`Logger::unmonitor`].
+    pub fn monitor(&self, level: Level, mut deliver: Deliver) -> u64 {
         let mut state = self.lock();
         for line in &state.ring {
             if Level::of_line(line).is_none_or(|l| l >= level) {
-                let _ = tx.try_send(line.clone());
+                let _ = deliver(line);
             }
         }
         let id = state.next_monitor;
         state.next_monitor += 1;
-        state.monitors.insert(id, Monitor { level, tx });
-        Subscription { id, lines: rx }
+        state.monitors.insert(id, Monitor { level, deliver });
+        id
     }
 
-    pub fn unsubscribe(&self, id: u64) {
+    pub fn unmonitor(&self, id: u64) {
         self.lock().monitors.remove(&id);
+    }
+
+    /// A monitor whose lines arrive on a channel.
+    #[cfg(test)]
+    pub fn subscribe(&self, level: Level) -> Subscription {
+        let (tx, lines) = crossbeam_channel::unbounded();
+        let id = self.monitor(
+            level,
+            Box::new(move |line| match tx.send(line.to_string()) {
+                Ok(()) => Delivery::Taken,
+                Err(_) => Delivery::Gone,
+            }),
+        );
+        Subscription { id, lines }
     }
 
     /// Lines not delivered to monitors that were too slow.
@@ -405,7 +428,7 @@ mod tests {
             .unwrap()
             .ends_with("[WARN] agent: late"));
         assert!(all.lines.try_recv().unwrap().ends_with("late"));
-        log.unsubscribe(all.id);
+        log.unmonitor(all.id);
         log.error("agent: after");
         assert!(all.lines.try_recv().is_err());
     }

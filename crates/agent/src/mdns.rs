@@ -949,7 +949,7 @@ mod tests {
         fn log_lines(&self) -> Vec<String> {
             let sub = self.logger.subscribe(super::super::log::Level::Trace);
             let lines = sub.lines.try_iter().collect();
-            self.logger.unsubscribe(sub.id);
+            self.logger.unmonitor(sub.id);
             lines
         }
     }

@@ -889,3 +889,49 @@ fn own_user_events_all_reach_a_stream_of_the_same_agent() {
     }
     assert_eq!(ours.delivered, own_events::EVENTS);
 }
+
+/// An RPC client costs the agent no thread of its own: 100 idle connections and 20 open event
+/// streams leave its thread count where one client left it, and every stream still gets the
+/// events.
+#[test]
+fn rpc_clients_cost_no_thread_each() {
+    use serf_agent::client::{Record, RpcClient};
+    let agent = Agent::start_binary(ours(), "threads", loopback(free_port()), &[]);
+    let threads = || {
+        std::fs::read_dir(format!("/proc/{}/task", agent.pid()))
+            .expect("the agent's threads")
+            .count()
+    };
+    let rpc = agent.rpc.to_string();
+    let mut sender = RpcClient::connect(&rpc, "").expect("connect");
+    sender.user_event("warm", None, false).expect("send");
+    let before = threads();
+
+    let idle: Vec<TcpStream> = (0..100)
+        .map(|_| TcpStream::connect(agent.rpc).expect("connect"))
+        .collect();
+    let mut streams: Vec<RpcClient> = (0..20)
+        .map(|_| {
+            let mut c = RpcClient::connect(&rpc, "").expect("connect");
+            c.stream("user").expect("open a stream");
+            c
+        })
+        .collect();
+    sender.user_event("fan-out", None, false).expect("send");
+    for (i, s) in streams.iter_mut().enumerate() {
+        let got = (0..20).find_map(|_| match s.next_record(Duration::from_millis(250)) {
+            Ok(Some((_, Record::Event(e)))) => Some(e),
+            _ => None,
+        });
+        assert!(got.is_some(), "stream {i} got no event");
+    }
+    let during = threads();
+    println!("agent threads: {before} with one client, {during} with 121");
+    // A worker may start for a request that overlapped another; a thread per client would
+    // add 120.
+    assert!(
+        during <= before + 4,
+        "{before} threads with one client, {during} with 121"
+    );
+    drop(idle);
+}

@@ -1,0 +1,429 @@
+//! The agent's RPC server, speaking HashiCorp's IPC protocol exactly (handshake, auth, every
+//! command, streams, monitors, queries and responds), so HashiCorp's CLI and client libraries
+//! work against this agent.
+//!
+//! One poll thread owns every socket: it accepts, reads requests, and writes what each
+//! connection's [`Outbox`] holds. A complete request goes with its connection's [`Session`] to
+//! a worker (`workers`), one request per connection at a time so replies keep their order; the
+//! session comes back when the request is done. An idle client, a stream or a monitor costs no
+//! thread. Malformed input closes that connection only.
+
+mod outbox;
+mod records;
+mod session;
+mod workers;
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use serf::api::wire::msgpack::Field;
+use serf::api::wire::rpc::{Command, RequestHeader};
+
+use crate::frame::{FrameError, ObjectReader, MAX_OBJECT};
+use crate::service::Agent;
+use outbox::{Notifier, Outbox, OUTBOX_LIMIT};
+use session::{Fatal, Request, Session};
+use workers::Workers;
+
+/// Connections served at once; more are closed on accept (a bound on sockets and memory).
+pub const MAX_CONNECTIONS: usize = 256;
+/// A client that takes none of its pending output for this long is dropped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+const LISTENER: Token = Token(0);
+const WAKER: Token = Token(1);
+const FIRST_CLIENT: usize = 2;
+
+/// The listening server; dropping it does not stop it, [`RpcServer::shutdown`] does.
+pub struct RpcServer {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+    workers: Arc<Workers>,
+    poller: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl RpcServer {
+    /// Serves clients on `listener` until shut down. `auth` is the `rpc_auth` token (empty:
+    /// none required).
+    pub fn start(listener: TcpListener, agent: Arc<Agent>, auth: String) -> io::Result<RpcServer> {
+        let addr = listener.local_addr()?;
+        listener.set_nonblocking(true)?;
+        let mut listener = mio::net::TcpListener::from_std(listener);
+        let poll = Poll::new()?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let stop = Arc::new(AtomicBool::new(false));
+        let workers = Arc::new(Workers::new());
+        let (ready_tx, ready) = crossbeam_channel::unbounded();
+        let (done_tx, done) = crossbeam_channel::unbounded();
+        let server = Poller {
+            poll,
+            listener,
+            agent,
+            auth,
+            connections: HashMap::new(),
+            next_token: FIRST_CLIENT,
+            notifier: Notifier::new(ready_tx, waker.clone()),
+            ready,
+            done_tx,
+            done,
+            workers: workers.clone(),
+            stop: stop.clone(),
+        };
+        let poller = std::thread::Builder::new()
+            .name("serf-rpc".into())
+            .spawn(move || server.run())?;
+        Ok(RpcServer {
+            addr,
+            stop,
+            waker,
+            workers,
+            poller: Mutex::new(Some(poller)),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, closes every connection and waits for the requests in flight.
+    pub fn shutdown(&self) {
+        if self.stop.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let _ = self.waker.wake();
+        let poller = self.poller.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(t) = poller {
+            let _ = t.join();
+        }
+        self.workers.shutdown();
+    }
+}
+
+/// A request finished by a worker: the session returns to its connection.
+struct Done {
+    token: Token,
+    session: Session,
+    result: Result<(), Fatal>,
+}
+
+/// One client, as the poll thread keeps it.
+struct Connection {
+    reader: ObjectReader<TcpStream>,
+    peer: String,
+    outbox: Arc<Outbox>,
+    /// The session, unless a worker has it.
+    session: Option<Session>,
+    /// The connection has ended; it goes once its session is back.
+    ended: bool,
+    /// Close once the outbox is written (after a protocol error's reply).
+    closing: bool,
+    /// Since when output has waited without the socket taking any.
+    stalled_since: Option<Instant>,
+}
+
+struct Poller {
+    poll: Poll,
+    listener: mio::net::TcpListener,
+    agent: Arc<Agent>,
+    auth: String,
+    connections: HashMap<Token, Connection>,
+    next_token: usize,
+    notifier: Notifier,
+    /// Connections whose outbox went from empty to not.
+    ready: Receiver<Token>,
+    done_tx: Sender<Done>,
+    done: Receiver<Done>,
+    workers: Arc<Workers>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Poller {
+    fn run(mut self) {
+        let mut events = Events::with_capacity(256);
+        while !self.stop.load(Ordering::SeqCst) {
+            if let Err(e) = self.poll.poll(&mut events, Some(Duration::from_secs(1))) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    self.agent
+                        .logger()
+                        .error(format!("agent.ipc: poll failed: {e}"));
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                continue;
+            }
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept(),
+                    WAKER => {}
+                    token => {
+                        if event.is_writable() {
+                            self.flush(token);
+                        }
+                        if event.is_readable() || event.is_read_closed() {
+                            self.pump(token);
+                        }
+                    }
+                }
+            }
+            while let Ok(done) = self.done.try_recv() {
+                self.finished(done);
+            }
+            while let Ok(token) = self.ready.try_recv() {
+                self.flush(token);
+            }
+            self.drop_stalled();
+        }
+        for conn in self.connections.values() {
+            conn.outbox.close();
+        }
+    }
+
+    fn accept(&mut self) {
+        loop {
+            let (stream, addr) = match self.listener.accept() {
+                Ok(s) => s,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    self.agent
+                        .logger()
+                        .error(format!("agent.ipc: failed to accept client: {e}"));
+                    return;
+                }
+            };
+            let peer = addr.to_string();
+            if self.connections.len() >= MAX_CONNECTIONS {
+                self.agent.logger().warn(format!(
+                    "agent.ipc: refusing client {peer}: {MAX_CONNECTIONS} connections are open"
+                ));
+                continue;
+            }
+            let token = Token(self.next_token);
+            self.next_token += 1;
+            let mut reader = ObjectReader::new(stream);
+            let _ = reader.get_ref().set_nodelay(true);
+            let registered = self.poll.registry().register(
+                reader.get_mut(),
+                token,
+                Interest::READABLE | Interest::WRITABLE,
+            );
+            if registered.is_err() {
+                continue;
+            }
+            self.agent
+                .logger()
+                .info(format!("agent.ipc: Accepted client: {peer}"));
+            metrics::counter!("agent.ipc.accept").increment(1);
+            let outbox = Arc::new(Outbox::new(token, self.notifier.clone()));
+            let session = Session::new(
+                self.agent.clone(),
+                self.auth.clone(),
+                peer.clone(),
+                outbox.clone(),
+            );
+            self.connections.insert(
+                token,
+                Connection {
+                    reader,
+                    peer,
+                    outbox,
+                    session: Some(session),
+                    ended: false,
+                    closing: false,
+                    stalled_since: None,
+                },
+            );
+            self.pump(token);
+        }
+    }
+
+    /// Reads what the client sent and hands the next complete request to a worker, unless
+    /// one is already with a worker or the client is not reading its replies.
+    fn pump(&mut self, token: Token) {
+        let Some(conn) = self.connections.get_mut(&token) else {
+            return;
+        };
+        loop {
+            if conn.ended || conn.closing {
+                return;
+            }
+            let idle = conn.session.is_some() && conn.outbox.unwritten() < OUTBOX_LIMIT;
+            if idle {
+                match next_request(conn) {
+                    Ok(Some(request)) => {
+                        let session = conn.session.take().expect("idle");
+                        self.dispatch(token, session, request);
+                        return;
+                    }
+                    Ok(None) => {}
+                    Err(e) => return self.end(token, Some(e.into())),
+                }
+            } else if conn.reader.pending() >= MAX_OBJECT {
+                // Busy, and a whole object's worth is buffered: read more only later.
+                return;
+            }
+            match conn.reader.fill() {
+                Ok(()) => {}
+                Err(FrameError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => return self.end(token, Some(e.into())),
+            }
+        }
+    }
+
+    fn dispatch(&mut self, token: Token, mut session: Session, request: Request) {
+        let done_tx = self.done_tx.clone();
+        let notifier = self.notifier.clone();
+        self.workers.submit(Box::new(move || {
+            let (result, rest) = match session.serve(request) {
+                Ok(rest) => (Ok(()), rest),
+                Err(e) => (Err(e), None),
+            };
+            if done_tx
+                .send(Done {
+                    token,
+                    session,
+                    result,
+                })
+                .is_ok()
+            {
+                notifier.wake();
+            }
+            if let Some(rest) = rest {
+                rest();
+            }
+        }));
+    }
+
+    fn finished(&mut self, done: Done) {
+        let Some(conn) = self.connections.get_mut(&done.token) else {
+            return;
+        };
+        conn.session = Some(done.session);
+        if conn.ended {
+            self.remove(done.token);
+            return;
+        }
+        match done.result {
+            Ok(()) => self.pump(done.token),
+            Err(e) => {
+                // The reply that explains the error goes out before the connection closes.
+                self.log_end(done.token, &e);
+                conn_mut(&mut self.connections, done.token).closing = true;
+                self.flush(done.token);
+            }
+        }
+    }
+
+    /// Writes what the outbox holds; resumes reading requests once it has drained.
+    fn flush(&mut self, token: Token) {
+        let Some(conn) = self.connections.get_mut(&token) else {
+            return;
+        };
+        if conn.ended {
+            return;
+        }
+        match conn.outbox.write_to(conn.reader.get_ref()) {
+            Ok(true) => {
+                conn.stalled_since = None;
+                if conn.closing {
+                    self.end(token, None);
+                } else {
+                    self.pump(token);
+                }
+            }
+            Ok(false) => {
+                conn.stalled_since.get_or_insert_with(Instant::now);
+            }
+            Err(e) => self.end(token, Some(Fatal::Frame(FrameError::Io(e)))),
+        }
+    }
+
+    fn drop_stalled(&mut self) {
+        let now = Instant::now();
+        let stalled: Vec<Token> = self
+            .connections
+            .iter()
+            .filter(|(_, c)| !c.ended && c.stalled_since.is_some_and(|t| now - t > WRITE_TIMEOUT))
+            .map(|(t, _)| *t)
+            .collect();
+        for token in stalled {
+            let error = io::Error::new(io::ErrorKind::TimedOut, "the client reads nothing");
+            self.end(token, Some(Fatal::Frame(FrameError::Io(error))));
+        }
+    }
+
+    /// Ends a connection: logs why (if it is worth a line), closes its socket and outbox, and
+    /// forgets it once its session is back from a worker.
+    fn end(&mut self, token: Token, why: Option<Fatal>) {
+        if let Some(e) = &why {
+            self.log_end(token, e);
+        }
+        let Some(conn) = self.connections.get_mut(&token) else {
+            return;
+        };
+        conn.ended = true;
+        conn.outbox.close();
+        let _ = self.poll.registry().deregister(conn.reader.get_mut());
+        let _ = conn.reader.get_ref().shutdown(std::net::Shutdown::Both);
+        if conn.session.is_some() {
+            self.remove(token);
+        }
+    }
+
+    fn log_end(&self, token: Token, why: &Fatal) {
+        let Some(conn) = self.connections.get(&token) else {
+            return;
+        };
+        let quiet = match why {
+            Fatal::Closed | Fatal::Frame(FrameError::Closed) => true,
+            Fatal::Frame(FrameError::Io(_)) => conn.outbox.is_closed(),
+            _ => false,
+        };
+        if !quiet && !conn.ended {
+            self.agent
+                .logger()
+                .error(format!("agent.ipc: closing client {}: {why}", conn.peer));
+        }
+    }
+
+    fn remove(&mut self, token: Token) {
+        // Dropping the session stops the connection's streams and monitor.
+        self.connections.remove(&token);
+    }
+}
+
+fn conn_mut(connections: &mut HashMap<Token, Connection>, token: Token) -> &mut Connection {
+    connections.get_mut(&token).expect("a known connection")
+}
+
+/// The next whole request buffered for `conn`: its header and, if the session reads one, its
+/// body. `None` until all of it has arrived.
+fn next_request(conn: &mut Connection) -> Result<Option<Request>, FrameError> {
+    let session = conn.session.as_ref().expect("idle");
+    let parsed = conn.reader.buffered(|dec| {
+        let header = RequestHeader::decode(dec)?;
+        let command = Command::from_name(header.command.as_bytes());
+        let body_start = dec.position();
+        if command.is_some_and(|c| session.reads_body(c)) {
+            dec.skip()?;
+        }
+        Ok((header, command, body_start))
+    })?;
+    Ok(
+        parsed.map(|((header, command, body_start), bytes)| Request {
+            seq: header.seq,
+            command: command.ok_or_else(|| header.command.to_string_lossy()),
+            body: bytes[body_start..].to_vec(),
+        }),
+    )
+}
