@@ -30,7 +30,7 @@ use serf::api::wire::rpc::{Command, RequestHeader};
 
 use crate::frame::{FrameError, ObjectReader, MAX_OBJECT};
 use crate::service::Agent;
-use outbox::{Notifier, Outbox, OUTBOX_LIMIT};
+use outbox::{Notifier, Outbox, Written, OUTBOX_LIMIT};
 use session::{Fatal, Request, Session};
 use workers::Workers;
 
@@ -129,7 +129,7 @@ struct Connection {
     ended: bool,
     /// Close once the outbox is written (after a protocol error's reply).
     closing: bool,
-    /// Since when output has waited without the socket taking any.
+    /// Since when output has waited without the socket taking any more of it.
     stalled_since: Option<Instant>,
 }
 
@@ -333,7 +333,7 @@ impl Poller {
             return;
         }
         match conn.outbox.write_to(conn.reader.get_ref()) {
-            Ok(true) => {
+            Ok(Written::All) => {
                 conn.stalled_since = None;
                 if conn.closing {
                     self.end(token, None);
@@ -341,7 +341,8 @@ impl Poller {
                     self.pump(token);
                 }
             }
-            Ok(false) => {
+            Ok(Written::Some) => conn.stalled_since = Some(Instant::now()),
+            Ok(Written::None) => {
                 conn.stalled_since.get_or_insert_with(Instant::now);
             }
             Err(e) => self.end(token, Some(Fatal::Frame(FrameError::Io(e)))),

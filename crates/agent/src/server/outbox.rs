@@ -146,9 +146,10 @@ impl Outbox {
         self.lock().unwritten()
     }
 
-    /// Writes what the socket takes now. `Ok(true)` when the queue is empty.
-    pub fn write_to(&self, mut socket: impl Write) -> io::Result<bool> {
+    /// Writes what the socket takes now.
+    pub fn write_to(&self, mut socket: impl Write) -> io::Result<Written> {
         let mut q = self.lock();
+        let before = q.start;
         while q.unwritten() > 0 {
             match socket.write(&q.bytes[q.start..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -158,18 +159,102 @@ impl Outbox {
                 Err(e) => return Err(e),
             }
         }
+        let progressed = q.start > before;
         if q.unwritten() == 0 {
             // Keep a small buffer; let a burst's memory go.
             q.bytes.clear();
             q.bytes.shrink_to(64 << 10);
             q.start = 0;
-            return Ok(true);
+            return Ok(Written::All);
         }
         if q.start > q.bytes.len() / 2 {
             let start = q.start;
             q.bytes.drain(..start);
             q.start = 0;
         }
-        Ok(false)
+        Ok(if progressed {
+            Written::Some
+        } else {
+            Written::None
+        })
+    }
+}
+
+/// How much of an outbox one [`Outbox::write_to`] wrote.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Written {
+    /// Everything: the outbox is empty.
+    All,
+    /// Some, not all: the socket's buffer is full again.
+    Some,
+    /// Nothing: the client has not read since the last time.
+    None,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A socket that takes `room` bytes, then would block.
+    struct Socket {
+        taken: Vec<u8>,
+        room: usize,
+    }
+
+    impl Write for Socket {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.room);
+            if n == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            self.room -= n;
+            self.taken.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn outbox() -> (Outbox, crossbeam_channel::Receiver<Token>, mio::Poll) {
+        let poll = mio::Poll::new().unwrap();
+        let waker = Arc::new(Waker::new(poll.registry(), Token(1)).unwrap());
+        let (tx, rx) = crossbeam_channel::unbounded();
+        (Outbox::new(Token(7), Notifier::new(tx, waker)), rx, poll)
+    }
+
+    #[test]
+    fn frames_go_out_whole_and_in_order_as_the_socket_takes_them() {
+        let (out, ready, _poll) = outbox();
+        out.send(b"one").unwrap();
+        out.send(b"two").unwrap();
+        // Only the first frame into an empty outbox asks for a write.
+        assert_eq!(ready.try_iter().collect::<Vec<_>>(), [Token(7)]);
+        let mut socket = Socket {
+            taken: Vec::new(),
+            room: 4,
+        };
+        assert_eq!(out.write_to(&mut socket).unwrap(), Written::Some);
+        assert_eq!(out.write_to(&mut socket).unwrap(), Written::None);
+        socket.room = 100;
+        assert_eq!(out.write_to(&mut socket).unwrap(), Written::All);
+        assert_eq!(socket.taken, b"onetwo");
+        out.send(b"three").unwrap();
+        assert_eq!(ready.try_iter().count(), 1);
+    }
+
+    #[test]
+    fn records_stop_at_the_limit_replies_do_not_and_a_closed_outbox_takes_nothing() {
+        let (out, _ready, _poll) = outbox();
+        let record = vec![0u8; OUTBOX_LIMIT / 2];
+        out.offer(&record).unwrap();
+        out.offer(&record).unwrap();
+        assert_eq!(out.offer(b"x"), Err(Refused::Full));
+        out.send(b"reply").unwrap();
+        assert_eq!(out.unwritten(), OUTBOX_LIMIT + 5);
+        out.close();
+        assert!(out.is_closed());
+        assert_eq!(out.send(b"late"), Err(Refused::Closed));
+        assert_eq!(out.unwritten(), 0);
     }
 }

@@ -111,3 +111,39 @@ fn work(queue: &Receiver<Job>, counts: &Counts) {
     }
     counts.live.fetch_sub(1, Ordering::SeqCst);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Barrier;
+
+    #[test]
+    fn threads_follow_the_jobs_in_flight() {
+        let workers = Workers::new();
+        // Three jobs that wait for each other need three threads.
+        let all = Arc::new(Barrier::new(4));
+        for _ in 0..3 {
+            let all = all.clone();
+            workers.submit(Box::new(move || {
+                all.wait();
+            }));
+        }
+        all.wait();
+        assert_eq!(workers.counts.live.load(Ordering::SeqCst), 3);
+        // Once they are done, later jobs one at a time reuse the idle threads.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while workers.counts.idle.load(Ordering::SeqCst) < 3 {
+            assert!(std::time::Instant::now() < deadline, "threads never idle");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for _ in 0..10 {
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            workers.submit(Box::new(move || tx.send(()).unwrap()));
+            rx.recv_timeout(Duration::from_secs(5))
+                .expect("the job ran");
+        }
+        assert_eq!(workers.counts.live.load(Ordering::SeqCst), 3);
+        workers.shutdown();
+        assert_eq!(workers.counts.live.load(Ordering::SeqCst), 0);
+    }
+}
