@@ -138,6 +138,10 @@ pub fn run(bin: &Path, prefix: &str) -> LoadOutcome {
     let (sent_in, rss_sent) = send_events(&agents);
     let cpu_sent: Vec<Duration> = agents.iter().map(cpu_time).collect();
     let complete_after = drain(&tallies, &dir);
+    // Read the agents before the streams close: HashiCorp's agent can panic ("send on closed
+    // channel", ipc_event_stream.go) when a stream goes away while events still flow.
+    let counters: Vec<_> = agents.iter().map(Agent::counters).collect();
+    let rss_end: Vec<u64> = agents.iter().map(Agent::rss_kib).collect();
     stop.store(true, Ordering::Relaxed);
     for r in readers {
         r.join().expect("stream reader");
@@ -158,8 +162,8 @@ pub fn run(bin: &Path, prefix: &str) -> LoadOutcome {
                     twice,
                     script: (i < SCRIPTED).then(|| outcome(&script_tally(&dir, i))),
                     pace: (i < SCRIPTED).then(|| pace(&samples, i, sent_in)),
-                    counters: agent.counters(),
-                    rss_kib: [rss_formed[i], rss_sent[i], agent.rss_kib()],
+                    counters: counters[i].clone(),
+                    rss_kib: [rss_formed[i], rss_sent[i], rss_end[i]],
                     cpu_sending: cpu_sent[i].saturating_sub(cpu_formed[i]),
                 }
             })
