@@ -20,7 +20,7 @@ C_LINK := -L$(LIB) -lserf -pthread -Wl,-rpath,$(abspath $(LIB))
 C_WARN := -Wall -Wextra -Werror -g -Iinclude
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-.PHONY: all build dist demo decode-captures test tools faults mdns lint check-header bench clean \
+.PHONY: all build dist demo decode-captures test tools faults mdns browser lint check-header bench clean \
 	c-examples c-test valgrind check-exports install readme-install readme-c reference python-test \
 	go-test readme-go fuzz-smoke
 
@@ -54,7 +54,7 @@ decode-captures:
 test: tools lint check-header reference
 	mkdir -p target
 	$(CARGO) test --release --all-targets 2>&1 | tee target/test-output.log
-	$(MAKE) --no-print-directory faults mdns c-test check-exports valgrind readme-c python-test go-test readme-go fuzz-smoke 2>&1 | tee -a target/test-output.log
+	$(MAKE) --no-print-directory faults mdns browser c-test check-exports valgrind readme-c python-test go-test readme-go fuzz-smoke 2>&1 | tee -a target/test-output.log
 	@awk '/^test result:/ { p += $$4; f += $$6 } /^[0-9]+ passed, [0-9]+ failed$$/ { p += $$1; f += $$3 } \
 		/^SKIPPED [a-z-]+:/ { k++; sub(":", "", $$2); names = names (k > 1 ? ", " : "") $$2 } \
 		END { printf "total: %d passed, %d failed", p, f; \
@@ -85,6 +85,15 @@ faults:
 		$(CARGO) test --release --test faults -- --ignored; \
 	else \
 		$(call skip_layer,faults,$$(echo $$missing | sed 's/ / and /g'),sudo apt-get install iproute2 nftables && sudo make faults); \
+	fi
+
+# The cluster page in a real headless browser (crates/agent/tests/page_in_browser.rs, ignored by
+# a plain cargo test): Debian's chromium driven through chromedriver.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \
+		$(CARGO) test --release -p serf-agent --test page_in_browser -- --ignored --nocapture; \
+	else \
+		$(call skip_layer,browser,chromium and chromium-driver,sudo apt-get install chromium chromium-driver && make browser); \
 	fi
 
 # The live mDNS tests (crates/agent/src/mdns.rs, crates/agent/tests/agent_mdns.rs, ignored by a plain cargo test):

@@ -3,15 +3,18 @@
 # Two agents (foo, bar) on loopback, a join, the member list, a user event shown by an event
 # handler, kill -9 of bar (foo marks it failed), then bar back and ctrl-C of foo (bar sees it
 # leave). The ports move with DEMO_PORT (gossip: it and the next one, default 5000) and
-# DEMO_RPC_PORT (RPC: it and the next one, default 7373, the CLI's default).
+# DEMO_RPC_PORT (RPC: it and the next one, default 7373, the CLI's default); foo also serves
+# the HTTP view (a live cluster page, /metrics) on DEMO_HTTP_PORT (default 7380). DEMO_PAUSE=60
+# keeps both agents up 60 s after the join, to look at the page.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GOSSIP=${DEMO_PORT:-5000}
 RPC=${DEMO_RPC_PORT:-7373}
-for port in "$GOSSIP" $((GOSSIP + 1)) "$RPC" $((RPC + 1)); do
+HTTP=${DEMO_HTTP_PORT:-7380}
+for port in "$GOSSIP" $((GOSSIP + 1)) "$RPC" $((RPC + 1)) "$HTTP"; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
         echo "make demo: port $port on 127.0.0.1 is taken; move the demo's ports, e.g." >&2
-        echo "    make demo DEMO_PORT=$((GOSSIP + 1000)) DEMO_RPC_PORT=$((RPC + 1000))" >&2
+        echo "    make demo DEMO_PORT=$((GOSSIP + 1000)) DEMO_RPC_PORT=$((RPC + 1000)) DEMO_HTTP_PORT=$((HTTP + 1000))" >&2
         exit 1
     fi
 done
@@ -26,10 +29,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# agent NAME GOSSIP_PORT RPC_PORT: starts an agent whose handler prints user events.
+# agent NAME GOSSIP_PORT RPC_PORT [FLAG...]: starts an agent whose handler prints user events.
 agent() {
     local name=$1 port=$2 rpc=$3
-    $SERF agent -node="$name" -bind="127.0.0.1:$port" -rpc-addr="127.0.0.1:$rpc" \
+    shift 3
+    $SERF agent -node="$name" -bind="127.0.0.1:$port" -rpc-addr="127.0.0.1:$rpc" "$@" \
         -event-handler="user=echo \"[$name handler] user event \$SERF_USER_EVENT: \$(cat)\" >> $DIR/handlers.log" \
         > "$DIR/$name.log" 2>&1 &
     PIDS+=($!)
@@ -48,13 +52,15 @@ show() { echo "\$ $*"; "$@"; }
 
 FOO=127.0.0.1:$GOSSIP BAR=127.0.0.1:$((GOSSIP + 1))
 FOO_RPC=127.0.0.1:$RPC BAR_RPC=127.0.0.1:$((RPC + 1))
-echo "==> serf agent -node=foo -bind=$FOO -rpc-addr=$FOO_RPC"
-agent foo "$GOSSIP" "$RPC"
+echo "==> serf agent -node=foo -bind=$FOO -rpc-addr=$FOO_RPC -http-addr=127.0.0.1:$HTTP"
+agent foo "$GOSSIP" "$RPC" -http-addr="127.0.0.1:$HTTP"
 echo "==> serf agent -node=bar -bind=$BAR -rpc-addr=$BAR_RPC"
 agent bar $((GOSSIP + 1)) $((RPC + 1))
 show $SERF join -rpc-addr="$FOO_RPC" "$BAR"
 status_is "$RPC" bar alive
 show $SERF members -rpc-addr="$FOO_RPC"
+echo "==> the cluster, live: http://127.0.0.1:$HTTP/ (members, map, events; Prometheus: /metrics)"
+if [ -n "${DEMO_PAUSE:-}" ]; then sleep "$DEMO_PAUSE"; fi
 show $SERF event -rpc-addr="$FOO_RPC" deploy v1.2.3
 for _ in $(seq 100); do [ "$(grep -c deploy "$DIR/handlers.log" 2>/dev/null)" = 2 ] && break; sleep 0.1; done
 cat "$DIR/handlers.log"

@@ -21,7 +21,8 @@ use super::service::{
     self, addresses_of, check_interface, read_tags_file, Agent, DropSite, EventHandler, Setup,
 };
 use super::{duration, gotext};
-use crate::telemetry::{install, TelemetryConfig};
+use crate::http::HttpServer;
+use crate::telemetry::{install, Telemetry, TelemetryConfig};
 use serf::api::Event;
 
 /// How long a graceful leave may take before the agent exits anyway (HashiCorp's 3 s).
@@ -61,6 +62,7 @@ pub fn run(args: &[String]) -> i32 {
     let telemetry = match install(TelemetryConfig {
         statsd_addr: Some(config.statsd_addr.clone()),
         statsite_addr: Some(config.statsite_addr.clone()),
+        prometheus: !config.http_addr.is_empty(),
     }) {
         Ok(t) => t,
         Err(e) => {
@@ -68,6 +70,7 @@ pub fn run(args: &[String]) -> i32 {
             return 1;
         }
     };
+    crate::telemetry::describe();
     let _dump = match telemetry.dump_on_signal() {
         Ok(d) => d,
         Err(e) => {
@@ -82,7 +85,7 @@ pub fn run(args: &[String]) -> i32 {
             return 1;
         }
     };
-    match start(config, setup, args, logger.clone(), &gate) {
+    match start(config, setup, args, logger.clone(), &gate, &telemetry) {
         Ok(running) => running.wait_for_exit(),
         Err(message) => {
             ui_error(&message);
@@ -192,6 +195,7 @@ fn parse_flags(args: &[String]) -> Option<(Layer, Vec<String>, Vec<String>)> {
     let protocol = fs.int("protocol", -1);
     let role = fs.string("role", "");
     let rpc_addr = fs.string("rpc-addr", "");
+    let http_addr = fs.string("http-addr", "");
     let profile = fs.string("profile", "");
     let snapshot = fs.string("snapshot", "");
     let tags = fs.list("tag");
@@ -232,6 +236,7 @@ fn parse_flags(args: &[String]) -> Option<(Layer, Vec<String>, Vec<String>)> {
         protocol: Some(protocol.get()).filter(|p| *p >= 0),
         role: text(role.get()),
         rpc_addr: text(rpc_addr.get()),
+        http_addr: text(http_addr.get()),
         profile: text(profile.get()),
         snapshot_path: text(snapshot.get()),
         discover: text(discover.get()),
@@ -314,6 +319,7 @@ struct Running {
     agent: Arc<Agent>,
     scripts: Arc<ScriptHandler>,
     rpc: RpcServer,
+    http: Option<HttpServer>,
     discovery: Option<Discovery>,
     config: Config,
     args_for_reload: Vec<String>,
@@ -326,6 +332,7 @@ fn start(
     args: &[String],
     logger: Logger,
     gate: &Gate,
+    telemetry: &Telemetry,
 ) -> Result<Running, String> {
     ui_output("Starting Serf agent...");
     let bind = setup.bind;
@@ -363,6 +370,17 @@ fn start(
             return Err(format!("Error starting RPC listener: {e}"));
         }
     };
+    let http = match start_http(&config, &agent, telemetry) {
+        Ok(h) => h,
+        Err(e) => {
+            rpc.shutdown();
+            if let Some(d) = &discovery {
+                d.shutdown();
+            }
+            agent.shutdown();
+            return Err(format!("Error starting HTTP listener: {e}"));
+        }
+    };
     ui_output("Starting Serf agent RPC...");
     ui_output("Serf agent running!");
     ui_info(&format!(
@@ -380,6 +398,12 @@ fn start(
         "                   RPC addr: '{}'",
         config.rpc_addr
     ));
+    if let Some(http) = &http {
+        ui_info(&format!(
+            "                  HTTP addr: 'http://{}/'",
+            http.local_addr()
+        ));
+    }
     ui_info(&format!("                  Encrypted: {encrypted}"));
     ui_info(&format!(
         "                   Snapshot: {}",
@@ -402,6 +426,9 @@ fn start(
         match agent.join(&config.start_join, config.replay_on_join) {
             Ok(n) => ui_info(&format!("Join completed. Synced with {n} initial agents")),
             Err(e) => {
+                if let Some(h) = &http {
+                    h.shutdown();
+                }
                 rpc.shutdown();
                 if let Some(d) = &discovery {
                     d.shutdown();
@@ -428,11 +455,32 @@ fn start(
         agent,
         scripts,
         rpc,
+        http,
         discovery,
         config,
         args_for_reload: args.to_vec(),
         retry_failed,
     })
+}
+
+/// `-http-addr`: the HTTP view, if asked for, behind the same token as the RPC.
+fn start_http(
+    config: &Config,
+    agent: &Arc<Agent>,
+    telemetry: &Telemetry,
+) -> Result<Option<HttpServer>, String> {
+    if config.http_addr.is_empty() {
+        return Ok(None);
+    }
+    let listener = gotext::listen_tcp(&config.http_addr)?;
+    HttpServer::start(
+        listener,
+        agent.clone(),
+        config.rpc_auth.clone(),
+        telemetry.clone(),
+    )
+    .map(Some)
+    .map_err(|e| e.to_string())
 }
 
 /// `-discover`: advertises this agent over mDNS and joins the peers it finds.
@@ -574,6 +622,9 @@ impl Running {
     fn stop(&self) {
         if let Some(d) = &self.discovery {
             d.shutdown();
+        }
+        if let Some(http) = &self.http {
+            http.shutdown();
         }
         self.rpc.shutdown();
         self.agent.shutdown();

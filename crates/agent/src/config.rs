@@ -51,6 +51,8 @@ pub struct Config {
     pub log_level: String,
     pub rpc_addr: String,
     pub rpc_auth: String,
+    /// Where the HTTP view listens (`/metrics`, `/v1/...`, the page); empty: off.
+    pub http_addr: String,
     pub protocol: i64,
     pub replay_on_join: bool,
     pub query_response_size_limit: usize,
@@ -101,6 +103,7 @@ impl Default for Config {
             log_level: "INFO".into(),
             rpc_addr: "127.0.0.1:7373".into(),
             rpc_auth: String::new(),
+            http_addr: String::new(),
             protocol: 5,
             replay_on_join: false,
             query_response_size_limit: SizeLimits::default().query_response,
@@ -150,6 +153,7 @@ pub struct Layer {
     pub log_level: Option<String>,
     pub rpc_addr: Option<String>,
     pub rpc_auth: Option<String>,
+    pub http_addr: Option<String>,
     pub protocol: Option<i64>,
     pub replay_on_join: Option<bool>,
     pub query_response_size_limit: Option<i64>,
@@ -262,6 +266,7 @@ impl Config {
         set_nonempty(&mut self.log_level, &layer.log_level);
         set_nonempty(&mut self.rpc_addr, &layer.rpc_addr);
         set_nonempty(&mut self.rpc_auth, &layer.rpc_auth);
+        set_nonempty(&mut self.http_addr, &layer.http_addr);
         if let Some(p) = layer.protocol.filter(|p| *p > 0) {
             self.protocol = p;
         }
@@ -405,6 +410,7 @@ const CONFIG_FIELDS: &[(&str, Field)] = &[
     ("log_level", Field::Str),
     ("rpc_addr", Field::Str),
     ("rpc_auth", Field::Str),
+    ("http_addr", Field::Str),
     ("protocol", Field::Int),
     ("replay_on_join", Field::Bool),
     ("query_response_size_limit", Field::Int),

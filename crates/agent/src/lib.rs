@@ -14,6 +14,7 @@ pub mod fuzzing;
 pub mod gojson;
 pub mod gotext;
 pub mod handlers;
+pub mod http;
 pub mod log;
 pub mod mdns;
 pub mod server;

@@ -88,8 +88,10 @@ fn the_agent_recorder_sees_hashicorps_metrics_from_real_nodes() {
     let t = telemetry::install(TelemetryConfig {
         statsd_addr: Some(statsd_addr),
         statsite_addr: Some(statsite_addr),
+        prometheus: true,
     })
     .expect("install the recorder");
+    telemetry::describe();
     assert!(matches!(
         telemetry::install(TelemetryConfig::default()),
         Err(telemetry::TelemetryError::AlreadyInstalled)
@@ -151,6 +153,23 @@ fn the_agent_recorder_sees_hashicorps_metrics_from_real_nodes() {
     assert!(sa.memberlist.msg_alive >= 2 && sb.memberlist.msg_alive >= 2);
     assert!(sa.runtime.streams_in + sb.runtime.streams_in >= 1);
     assert!(sa.memberlist.gossip_rounds + sb.memberlist.gossip_rounds > 0);
+
+    // The Prometheus exposition has the same counts, under Go's names with dots as underscores.
+    let text = t.prometheus_text().expect("prometheus kept");
+    assert!(
+        text.contains(
+            "# TYPE serf_agent_serf_member_join counter\nserf_agent_serf_member_join 4\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("# HELP serf_agent_memberlist_msg_alive "),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE serf_agent_memberlist_gossip summary"),
+        "{text}"
+    );
 
     // The intervals carry the agent prefix.
     let current = t.intervals().pop().expect("an interval");

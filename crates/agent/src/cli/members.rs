@@ -104,7 +104,12 @@ fn text(members: &[Member], detailed: bool) -> String {
 }
 
 /// `{"members": [...]}` with Go's field names; no members is `null`, as Go's nil slice.
-fn json(members: &[Member]) -> Json {
+pub(crate) fn json(members: &[Member]) -> Json {
+    Json::Object(vec![(b"members".to_vec(), records(members))])
+}
+
+/// The list of [`json`]: each member's record, `null` for none.
+pub(crate) fn records(members: &[Member]) -> Json {
     let list = members
         .iter()
         .map(|m| {
@@ -129,12 +134,11 @@ fn json(members: &[Member]) -> Json {
             ])
         })
         .collect::<Vec<_>>();
-    let list = if list.is_empty() {
+    if list.is_empty() {
         Json::Null
     } else {
         Json::Array(list)
-    };
-    Json::Object(vec![(b"members".to_vec(), list)])
+    }
 }
 
 /// Go's `net.TCPAddr.String()`: `ip:port`, IPv6 in brackets, IPv4-mapped IPv6 as IPv4.

@@ -9,7 +9,7 @@
 //! thread. Malformed input closes that connection only.
 
 mod outbox;
-mod records;
+pub(crate) mod records;
 mod session;
 mod workers;
 

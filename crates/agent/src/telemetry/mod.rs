@@ -47,6 +47,8 @@ use metrics::{
 };
 use thiserror::Error;
 
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+
 use self::inmem::{Inmem, Interval};
 use self::sinks::{LineSink, LineType, SinkKind};
 
@@ -65,6 +67,8 @@ pub const MAX_TOTALS: usize = 4096;
 pub struct TelemetryConfig {
     pub statsd_addr: Option<String>,
     pub statsite_addr: Option<String>,
+    /// Also keep every metric for a Prometheus scrape ([`Telemetry::prometheus_text`]).
+    pub prometheus: bool,
 }
 
 /// Everything [`Telemetry`] can be tuned with; [`Options::agent`] gives HashiCorp's agent setup.
@@ -204,6 +208,8 @@ struct Shared {
     inmem: Inmem,
     sinks: Vec<LineSink>,
     totals: Mutex<Snapshot>,
+    /// The exporter's recorder, fed every update alongside the sinks, and its renderer.
+    prometheus: Option<(PrometheusRecorder, PrometheusHandle)>,
 }
 
 impl Telemetry {
@@ -246,6 +252,11 @@ impl Telemetry {
                 options,
                 sinks,
                 totals: Mutex::new(Snapshot::default()),
+                prometheus: config.prometheus.then(|| {
+                    let recorder = PrometheusBuilder::new().build_recorder();
+                    let handle = recorder.handle();
+                    (recorder, handle)
+                }),
             }),
         })
     }
@@ -270,6 +281,15 @@ impl Telemetry {
     /// The retained intervals, oldest first, the current one last. Names carry the prefix.
     pub fn intervals(&self) -> Vec<Interval> {
         self.shared.inmem.data(SystemTime::now())
+    }
+
+    /// Every metric in the Prometheus text format (`serf-agent.memberlist.msg.alive` as
+    /// `serf_agent_memberlist_msg_alive`, with HELP and TYPE lines; timers as summaries), if
+    /// the telemetry was built with `prometheus`.
+    pub fn prometheus_text(&self) -> Option<String> {
+        let (_, handle) = self.shared.prometheus.as_ref()?;
+        handle.run_upkeep();
+        Some(handle.render())
     }
 
     /// Totals since the recorder started, by name without prefix (for `serf info`).
@@ -352,7 +372,20 @@ impl std::fmt::Debug for TelemetryRecorder {
 }
 
 impl TelemetryRecorder {
-    fn handle(&self, key: &Key, gauge: bool) -> Arc<MetricHandle> {
+    /// `key` under the service prefix, as the Prometheus exporter gets it (labels kept).
+    fn exported_key(&self, key: &Key) -> Key {
+        let name = self.exported_name(key.name());
+        Key::from_parts(name, key.labels().cloned().collect::<Vec<_>>())
+    }
+
+    fn exported_name(&self, name: &str) -> String {
+        match self.shared.options.service.as_str() {
+            "" => name.to_string(),
+            service => format!("{service}.{name}"),
+        }
+    }
+
+    fn handle(&self, key: &Key, gauge: bool, exported: Exported) -> Arc<MetricHandle> {
         // go-metrics flattens labels into the name (their values, dot-separated) and the
         // in-memory sink turns spaces into underscores.
         let mut metric = key.name().to_string();
@@ -376,26 +409,72 @@ impl TelemetryRecorder {
             shared: self.shared.clone(),
             metric,
             full,
+            exported,
         })
     }
 }
 
+/// Descriptions and registrations reach the Prometheus exporter, when there is one, under
+/// the prefixed name.
 impl Recorder for TelemetryRecorder {
-    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-
-    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-        Counter::from_arc(self.handle(key, false))
+    fn describe_counter(&self, name: KeyName, unit: Option<Unit>, text: SharedString) {
+        if let Some((p, _)) = &self.shared.prometheus {
+            p.describe_counter(self.exported_name(name.as_str()).into(), unit, text);
+        }
     }
 
-    fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
-        Gauge::from_arc(self.handle(key, true))
+    fn describe_gauge(&self, name: KeyName, unit: Option<Unit>, text: SharedString) {
+        if let Some((p, _)) = &self.shared.prometheus {
+            p.describe_gauge(self.exported_name(name.as_str()).into(), unit, text);
+        }
     }
 
-    fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
-        Histogram::from_arc(self.handle(key, false))
+    fn describe_histogram(&self, name: KeyName, unit: Option<Unit>, text: SharedString) {
+        if let Some((p, _)) = &self.shared.prometheus {
+            p.describe_histogram(self.exported_name(name.as_str()).into(), unit, text);
+        }
     }
+
+    fn register_counter(&self, key: &Key, meta: &Metadata<'_>) -> Counter {
+        let exported = self
+            .shared
+            .prometheus
+            .as_ref()
+            .map_or(Exported::None, |(p, _)| {
+                Exported::Counter(p.register_counter(&self.exported_key(key), meta))
+            });
+        Counter::from_arc(self.handle(key, false, exported))
+    }
+
+    fn register_gauge(&self, key: &Key, meta: &Metadata<'_>) -> Gauge {
+        let exported = self
+            .shared
+            .prometheus
+            .as_ref()
+            .map_or(Exported::None, |(p, _)| {
+                Exported::Gauge(p.register_gauge(&self.exported_key(key), meta))
+            });
+        Gauge::from_arc(self.handle(key, true, exported))
+    }
+
+    fn register_histogram(&self, key: &Key, meta: &Metadata<'_>) -> Histogram {
+        let exported = self
+            .shared
+            .prometheus
+            .as_ref()
+            .map_or(Exported::None, |(p, _)| {
+                Exported::Histogram(p.register_histogram(&self.exported_key(key), meta))
+            });
+        Histogram::from_arc(self.handle(key, false, exported))
+    }
+}
+
+/// A metric's handle in the Prometheus exporter, if there is one.
+enum Exported {
+    None,
+    Counter(Counter),
+    Gauge(Gauge),
+    Histogram(Histogram),
 }
 
 /// One metric's name, resolved once per facade call.
@@ -405,6 +484,7 @@ struct MetricHandle {
     metric: String,
     /// With prefix (and host name for gauges): the key of the intervals and sinks.
     full: String,
+    exported: Exported,
 }
 
 impl MetricHandle {
@@ -420,6 +500,9 @@ impl MetricHandle {
             }
             value
         };
+        if let Exported::Gauge(g) = &self.exported {
+            g.set(value);
+        }
         self.shared
             .inmem
             .set_gauge(&self.full, value, SystemTime::now());
@@ -442,6 +525,9 @@ impl CounterFn for MetricHandle {
             } else if tracked(&totals) {
                 totals.counters.insert(self.metric.clone(), v);
             }
+        }
+        if let Exported::Counter(c) = &self.exported {
+            c.increment(value);
         }
         self.shared
             .inmem
@@ -480,6 +566,9 @@ impl HistogramFn for MetricHandle {
                 s.add(value);
                 totals.samples.insert(self.metric.clone(), s);
             }
+        }
+        if let Exported::Histogram(h) = &self.exported {
+            h.record(value);
         }
         self.shared
             .inmem
@@ -792,6 +881,7 @@ mod tests {
         let o = Options::agent(&TelemetryConfig {
             statsd_addr: Some(String::new()),
             statsite_addr: None,
+            ..TelemetryConfig::default()
         });
         assert_eq!(o.hostname, None, "an empty address is no sink");
     }
@@ -868,6 +958,7 @@ mod tests {
         let config = TelemetryConfig {
             statsd_addr: Some(server.local_addr().unwrap().to_string()),
             statsite_addr: None,
+            ..TelemetryConfig::default()
         };
         let options = Options {
             hostname: Some("h".into()),
@@ -900,6 +991,7 @@ mod tests {
         let telemetry = Telemetry::new(&TelemetryConfig {
             statsd_addr: Some("nowhere:x".into()),
             statsite_addr: Some("nowhere".into()),
+            ..TelemetryConfig::default()
         });
         assert!(telemetry.is_ok());
     }
