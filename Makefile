@@ -20,7 +20,7 @@ C_LINK := -L$(LIB) -lserf -pthread -Wl,-rpath,$(abspath $(LIB))
 C_WARN := -Wall -Wextra -Werror -g -Iinclude
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-.PHONY: all build dist demo decode-captures test tools faults mdns browser lint check-header bench clean \
+.PHONY: all build dist demo decode-captures test tools faults mdns browser metrics-parse lint check-header bench clean \
 	c-examples c-test valgrind check-exports install readme-install readme-c reference python-test \
 	go-test readme-go fuzz-smoke
 
@@ -54,7 +54,7 @@ decode-captures:
 test: tools lint check-header reference
 	mkdir -p target
 	$(CARGO) test --release --all-targets 2>&1 | tee target/test-output.log
-	$(MAKE) --no-print-directory faults mdns browser c-test check-exports valgrind readme-c python-test go-test readme-go fuzz-smoke 2>&1 | tee -a target/test-output.log
+	$(MAKE) --no-print-directory faults mdns browser c-test check-exports valgrind readme-c python-test metrics-parse go-test readme-go fuzz-smoke 2>&1 | tee -a target/test-output.log
 	@awk '/^test result:/ { p += $$4; f += $$6 } /^[0-9]+ passed, [0-9]+ failed$$/ { p += $$1; f += $$3 } \
 		/^SKIPPED [a-z-]+:/ { k++; sub(":", "", $$2); names = names (k > 1 ? ", " : "") $$2 } \
 		END { printf "total: %d passed, %d failed", p, f; \
@@ -259,6 +259,14 @@ readme-c: readme-install
 # fails the target through pipefail), mypy --strict on the package, and the example run from that
 # venv.
 WHEEL_DIR := target/wheel
+# /metrics of a running agent through Prometheus' own Python parser (tests/http).
+metrics-parse:
+	test -x target/pyserf-venv/bin/pytest || { python3 -m venv target/pyserf-venv && target/pyserf-venv/bin/pip install -q pytest; }
+	target/pyserf-venv/bin/pip install -q prometheus_client==0.26.0
+	$(CARGO) build --release --bin serf
+	target/pyserf-venv/bin/pytest -q -p no:cacheprovider tests/http 2>&1 | \
+		sed -E 's/^=* ?([0-9]+) passed in .*$$/\1 passed, 0 failed/'
+
 python-test: reference
 	rm -rf target/pyserf-venv $(WHEEL_DIR)
 	python3 -m venv target/pyserf-venv
