@@ -9,7 +9,9 @@
 //! - `GET /`: a page that shows the cluster live (see `page.html`).
 //!
 //! tiny_http parses the requests; a few threads answer them (each answer is quick), and each
-//! event stream gets a thread of its own, up to [`MAX_EVENT_STREAMS`]. With `rpc_auth` set,
+//! event stream gets a thread of its own, up to [`MAX_EVENT_STREAMS`]. A client that takes
+//! nothing for [`WRITE_LIMIT`] is disconnected. tiny_http itself bounds neither the number of
+//! connections nor how long a request may take to arrive (it runs a thread per connection). With `rpc_auth` set,
 //! every path needs the same token, as `Authorization: Bearer <token>` or `?token=<token>`.
 
 mod events;
@@ -35,6 +37,8 @@ pub const MAX_EVENT_STREAMS: usize = 16;
 pub const MAX_URL: usize = 8 << 10;
 /// The largest request body taken (no path takes one); a larger one is answered 413.
 pub const MAX_BODY: usize = 64 << 10;
+/// A client that takes nothing of an answer or an event stream for this long is disconnected.
+pub const WRITE_LIMIT: Duration = Duration::from_secs(10);
 
 /// The running HTTP view; [`HttpServer::shutdown`] stops it.
 pub struct HttpServer {
@@ -64,6 +68,11 @@ impl HttpServer {
         telemetry: Telemetry,
     ) -> io::Result<HttpServer> {
         let addr = listener.local_addr()?;
+        // Accepted sockets inherit the send timeout from the listener (Linux), so every write
+        // tiny_http and the event streams make is bounded. (A receive timeout would be
+        // inherited too, but on the listener it also bounds accept, which ends tiny_http's
+        // accept loop.)
+        socket2::SockRef::from(&listener).set_write_timeout(Some(WRITE_LIMIT))?;
         let server = Arc::new(Server::from_listener(listener, None).map_err(io::Error::other)?);
         let stop = Arc::new(AtomicBool::new(false));
         let streams = Arc::new(events::Streams::default());
