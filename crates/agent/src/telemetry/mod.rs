@@ -418,54 +418,51 @@ impl TelemetryRecorder {
 /// the prefixed name.
 impl Recorder for TelemetryRecorder {
     fn describe_counter(&self, name: KeyName, unit: Option<Unit>, text: SharedString) {
-        if let Some((p, _)) = &self.shared.prometheus {
-            p.describe_counter(self.exported_name(name.as_str()).into(), unit, text);
-        }
+        self.describe(name, |p, name| p.describe_counter(name, unit, text));
     }
 
     fn describe_gauge(&self, name: KeyName, unit: Option<Unit>, text: SharedString) {
-        if let Some((p, _)) = &self.shared.prometheus {
-            p.describe_gauge(self.exported_name(name.as_str()).into(), unit, text);
-        }
+        self.describe(name, |p, name| p.describe_gauge(name, unit, text));
     }
 
     fn describe_histogram(&self, name: KeyName, unit: Option<Unit>, text: SharedString) {
-        if let Some((p, _)) = &self.shared.prometheus {
-            p.describe_histogram(self.exported_name(name.as_str()).into(), unit, text);
-        }
+        self.describe(name, |p, name| p.describe_histogram(name, unit, text));
     }
 
     fn register_counter(&self, key: &Key, meta: &Metadata<'_>) -> Counter {
-        let exported = self
-            .shared
-            .prometheus
-            .as_ref()
-            .map_or(Exported::None, |(p, _)| {
-                Exported::Counter(p.register_counter(&self.exported_key(key), meta))
-            });
+        let exported = self.export(key, |p, k| Exported::Counter(p.register_counter(k, meta)));
         Counter::from_arc(self.handle(key, false, exported))
     }
 
     fn register_gauge(&self, key: &Key, meta: &Metadata<'_>) -> Gauge {
-        let exported = self
-            .shared
-            .prometheus
-            .as_ref()
-            .map_or(Exported::None, |(p, _)| {
-                Exported::Gauge(p.register_gauge(&self.exported_key(key), meta))
-            });
+        let exported = self.export(key, |p, k| Exported::Gauge(p.register_gauge(k, meta)));
         Gauge::from_arc(self.handle(key, true, exported))
     }
 
     fn register_histogram(&self, key: &Key, meta: &Metadata<'_>) -> Histogram {
-        let exported = self
-            .shared
-            .prometheus
-            .as_ref()
-            .map_or(Exported::None, |(p, _)| {
-                Exported::Histogram(p.register_histogram(&self.exported_key(key), meta))
-            });
+        let exported = self.export(key, |p, k| {
+            Exported::Histogram(p.register_histogram(k, meta))
+        });
         Histogram::from_arc(self.handle(key, false, exported))
+    }
+}
+
+impl TelemetryRecorder {
+    fn describe(&self, name: KeyName, describe: impl FnOnce(&PrometheusRecorder, KeyName)) {
+        if let Some((p, _)) = &self.shared.prometheus {
+            describe(p, self.exported_name(name.as_str()).into());
+        }
+    }
+
+    fn export(
+        &self,
+        key: &Key,
+        register: impl FnOnce(&PrometheusRecorder, &Key) -> Exported,
+    ) -> Exported {
+        match &self.shared.prometheus {
+            Some((p, _)) => register(p, &self.exported_key(key)),
+            None => Exported::None,
+        }
     }
 }
 
