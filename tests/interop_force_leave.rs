@@ -6,9 +6,11 @@
 #[path = "common/reference.rs"]
 mod reference;
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reference::{wait_until, Agent, Release};
+use serf::api::{LogLevel, LogSink};
 use serf::{Options, Serf};
 use serf_proto::memberlist::Profile;
 
@@ -22,12 +24,22 @@ const FAILURE_LIMIT: Duration = Duration::from_secs(30);
 /// Longest a force-leave may take to reach every live node.
 const LEAVE_LIMIT: Duration = Duration::from_secs(10);
 
-fn libserf(name: &str) -> Serf {
+/// A libserf node, and its debug log (kept with the agents' logs when a run fails).
+fn libserf(name: &str) -> (Serf, Arc<Mutex<Vec<String>>>) {
+    let lines = Arc::new(Mutex::new(Vec::new()));
     let mut options = Options::new(name);
     options.bind = "127.0.0.1:0".parse().expect("addr");
     options.profile = Profile::Local;
     options.protocol_version = 5;
-    Serf::create(options).expect("start a libserf node")
+    let (sink, started) = (lines.clone(), Instant::now());
+    options.log = Some(LogSink {
+        level: LogLevel::Debug,
+        write: Arc::new(move |line| {
+            let at = started.elapsed().as_secs_f64();
+            sink.lock().unwrap().push(format!("{at:9.3} {line}"));
+        }),
+    });
+    (Serf::create(options).expect("start a libserf node"), lines)
 }
 
 /// The status a libserf node lists for `name`, spelled as the agents' CLI spells it.
@@ -41,6 +53,7 @@ fn lib_status(serf: &Serf, name: &str) -> Option<String> {
 struct Cluster {
     agents: Vec<Agent>,
     libs: Vec<Serf>,
+    lib_logs: Vec<(String, Arc<Mutex<Vec<String>>>)>,
 }
 
 impl Cluster {
@@ -52,13 +65,21 @@ impl Cluster {
         for a in &agents[1..] {
             a.cli(&["join", &seed]).expect("a reference agent joins");
         }
-        let libs: Vec<Serf> = (0..LIBSERF_NODES)
-            .map(|i| libserf(&format!("lib-{i}-{run}")))
-            .collect();
+        let (libs, lib_logs): (Vec<Serf>, Vec<_>) = (0..LIBSERF_NODES)
+            .map(|i| {
+                let name = format!("lib-{i}-{run}");
+                let (serf, log) = libserf(&name);
+                (serf, (name, log))
+            })
+            .unzip();
         for l in &libs {
             assert_eq!(l.join(&[seed.as_str()], false).expect("join"), 1);
         }
-        let cluster = Cluster { agents, libs };
+        let cluster = Cluster {
+            agents,
+            libs,
+            lib_logs,
+        };
         let names = cluster.names();
         let formed = wait_until(Duration::from_secs(30), || {
             names.iter().all(|n| {
@@ -159,6 +180,11 @@ fn keep_logs(cluster: &Cluster, release: Release, run: usize) -> String {
     let _ = std::fs::create_dir_all(&dir);
     for a in &cluster.agents {
         let _ = std::fs::copy(&a.log, dir.join(format!("{}.log", a.name)));
+    }
+    for ((name, lines), serf) in cluster.lib_logs.iter().zip(&cluster.libs) {
+        let mut text = lines.lock().unwrap().join("\n");
+        text.push_str(&format!("\n\nstats: {:#?}\n", serf.stats()));
+        let _ = std::fs::write(dir.join(format!("{name}.log")), text);
     }
     dir.display().to_string()
 }

@@ -182,15 +182,22 @@ impl Delegate for State {
             self.query_clock.witness(pp.query_ltime - 1);
         }
         for name in &pp.left_members {
-            let ltime = pp.status_ltimes.get(name).copied().unwrap_or(0) + 1;
-            self.handle_leave_intent(
-                now,
-                &wire::Leave {
-                    ltime,
-                    node: name.clone(),
-                    prune: false,
-                },
-            );
+            let leave = wire::Leave {
+                ltime: pp.status_ltimes.get(name).copied().unwrap_or(0) + 1,
+                node: name.clone(),
+                prune: false,
+            };
+            // Go applies a departure it learns by push/pull without passing it on, so a node
+            // that the leave's gossip missed waits for a push/pull of its own. Passing it on as
+            // a gossiped intent would be (the same message, Go's receivers take it as such)
+            // spares them that wait; only news is passed on, once.
+            if self.handle_leave_intent(now, &leave) {
+                self.intents.queue(Broadcast {
+                    key: None,
+                    message: Message::Leave(leave).encode(Dialect::GOSSIP),
+                    notify: None,
+                });
+            }
         }
         for (name, ltime) in &pp.status_ltimes {
             if !pp.left_members.contains(name) {
