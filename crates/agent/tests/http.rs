@@ -367,3 +367,37 @@ fn event_streams_are_bounded() {
         closed.elapsed()
     );
 }
+
+/// At most 64 connections: the next one is answered 503. A request head that has not arrived
+/// within 10 s is answered 408 and its connection closed, which frees its place.
+#[test]
+fn connections_and_slow_requests_are_bounded() {
+    let (_agent, http) = agent_with_http("slow", &[]);
+    let mut slow: Vec<TcpStream> = (0..64)
+        .map(|_| {
+            let mut s = TcpStream::connect(http).unwrap();
+            s.write_all(b"GET /v1/mem").unwrap();
+            s
+        })
+        .collect();
+    // Each partial head is read before the next connection is taken.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(get(http, "/v1/members").status, 503);
+    let started = Instant::now();
+    let first = &mut slow[0];
+    first
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut answer = String::new();
+    let _ = first.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+    println!(
+        "a half-sent request was answered 408 after {:?}",
+        started.elapsed()
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || get(http, "/v1/members").status
+            == 200),
+        "the closed connections' places were not freed"
+    );
+}

@@ -1,157 +1,67 @@
-//! `GET /v1/events`: server-sent events. Each stream registers with the agent as an event
-//! handler that queues the events' JSON (bounded; a stream that falls behind loses events and
-//! is told how many), and gets a thread of its own that writes them as they come, with a
-//! comment line every [`KEEPALIVE`] so that a client that went away is noticed.
+//! `GET /v1/events`: server-sent events. A stream is an event handler of the agent that
+//! writes each event into its connection's outbox, so it costs no thread; a stream whose
+//! client falls [`OUTBOX_LIMIT`](crate::server::outbox::OUTBOX_LIMIT) behind loses events and is told how many in a `dropped` event.
 
-use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use serf::api::Event;
-use tiny_http::{Request, Response};
 
-use super::{views, Context, MAX_EVENT_STREAMS};
+use super::request;
+use super::views;
+use crate::server::outbox::{Outbox, Refused};
 use crate::service::{Agent, DropSite, EventHandler};
 
-/// Events a stream may have queued before new ones are dropped for it.
-const QUEUE: usize = 1024;
-/// How often an idle stream writes a comment line.
-const KEEPALIVE: Duration = Duration::from_secs(5);
-/// How often a stream looks whether the server stops.
-const TICK: Duration = Duration::from_millis(250);
-
-/// The event streams' threads and a way to end them all.
-#[derive(Default)]
-pub struct Streams {
-    ending: AtomicBool,
-    threads: Mutex<Vec<JoinHandle<()>>>,
+/// The first bytes of a stream: the answer's head and a comment.
+pub fn head() -> Vec<u8> {
+    let mut out = request::open_ended(&[
+        ("Content-Type", "text/event-stream"),
+        ("Cache-Control", "no-cache"),
+    ]);
+    out.extend_from_slice(b": serf events\n\n");
+    out
 }
 
-impl Streams {
-    pub fn end_all(&self) {
-        self.ending.store(true, Ordering::SeqCst);
-    }
+/// What an idle stream sends now and then, so that a client that went away is noticed.
+pub const KEEPALIVE: &[u8] = b": keep-alive\n\n";
 
-    pub fn join_all(&self) {
-        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
-        for t in threads {
-            let _ = t.join();
+/// One stream's handler.
+pub struct Sink {
+    outbox: Arc<Outbox>,
+    dropped: AtomicU64,
+    /// How many drops the client has been told of.
+    reported: Mutex<u64>,
+}
+
+impl Sink {
+    pub fn new(outbox: Arc<Outbox>) -> Sink {
+        Sink {
+            outbox,
+            dropped: AtomicU64::new(0),
+            reported: Mutex::new(0),
         }
     }
-}
-
-/// Queues one stream's events.
-struct Sink {
-    events: Sender<(&'static str, String)>,
-    dropped: Arc<AtomicU64>,
 }
 
 impl EventHandler for Sink {
     fn handle(&self, agent: &Agent, event: &Event) {
-        let Some(record) = views::event(event) else {
+        let Some((kind, json)) = views::event(event) else {
             return;
         };
-        if let Err(TrySendError::Full(_)) = self.events.try_send(record) {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            agent.count_drops(DropSite::Stream, 1);
+        let mut text = String::new();
+        let mut reported = self.reported.lock().unwrap_or_else(|e| e.into_inner());
+        let dropped = self.dropped.load(Ordering::Relaxed);
+        if dropped > *reported {
+            text.push_str(&sse("dropped", &(dropped - *reported).to_string()));
         }
-    }
-}
-
-/// Answers `request` with an event stream on a thread of its own, or 503 when
-/// [`MAX_EVENT_STREAMS`] are open.
-pub fn start(request: Request, context: &Arc<Context>) {
-    let open = context.open_streams.fetch_add(1, Ordering::SeqCst);
-    if open >= MAX_EVENT_STREAMS {
-        context.open_streams.fetch_sub(1, Ordering::SeqCst);
-        let _ = request.respond(
-            Response::from_string(format!("{MAX_EVENT_STREAMS} event streams are open\n"))
-                .with_status_code(503),
-        );
-        return;
-    }
-    let (tx, rx) = crossbeam_channel::bounded(QUEUE);
-    let dropped = Arc::new(AtomicU64::new(0));
-    let handler = context.agent.register(Arc::new(Sink {
-        events: tx,
-        dropped: dropped.clone(),
-    }));
-    let ctx = context.clone();
-    let spawned = std::thread::Builder::new()
-        .name("serf-http-events".into())
-        .spawn(move || {
-            stream(request, &rx, &dropped, &ctx);
-            ctx.agent.deregister(handler);
-            ctx.open_streams.fetch_sub(1, Ordering::SeqCst);
-        });
-    match spawned {
-        Ok(t) => {
-            let mut threads = context
-                .streams
-                .threads
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            threads.retain(|t| !t.is_finished());
-            threads.push(t);
-        }
-        Err(_) => {
-            context.agent.deregister(handler);
-            context.open_streams.fetch_sub(1, Ordering::SeqCst);
-        }
-    }
-}
-
-/// Writes the response head, then each event, until the client goes or the server stops.
-fn stream(
-    request: Request,
-    events: &Receiver<(&'static str, String)>,
-    dropped: &AtomicU64,
-    context: &Context,
-) {
-    let mut out = request.into_writer();
-    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\
-                Connection: close\r\n\r\n: serf events\n\n";
-    if out
-        .write_all(head.as_bytes())
-        .and_then(|_| out.flush())
-        .is_err()
-    {
-        return;
-    }
-    let mut idle = Duration::ZERO;
-    let mut reported = 0;
-    while !context.streams.ending.load(Ordering::SeqCst) {
-        let text = match events.recv_timeout(TICK) {
-            Ok((kind, json)) => {
-                idle = Duration::ZERO;
-                let lost = dropped.load(Ordering::Relaxed);
-                let mut text = String::new();
-                if lost > reported {
-                    text.push_str(&format!("event: dropped\ndata: {}\n\n", lost - reported));
-                    reported = lost;
-                }
-                text.push_str(&sse(kind, &json));
-                text
+        text.push_str(&sse(kind, &json));
+        match self.outbox.offer(text.as_bytes()) {
+            Ok(()) => *reported = dropped,
+            Err(Refused::Full) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                agent.count_drops(DropSite::Stream, 1);
             }
-            Err(RecvTimeoutError::Timeout) => {
-                idle += TICK;
-                if idle < KEEPALIVE {
-                    continue;
-                }
-                idle = Duration::ZERO;
-                ": keep-alive\n\n".to_string()
-            }
-            Err(RecvTimeoutError::Disconnected) => return,
-        };
-        if out
-            .write_all(text.as_bytes())
-            .and_then(|_| out.flush())
-            .is_err()
-        {
-            return;
+            Err(Refused::Closed) => {}
         }
     }
 }

@@ -8,55 +8,87 @@
 //! - `GET /v1/events`: server-sent events, one per member or user event as it happens.
 //! - `GET /`: a page that shows the cluster live (see `page.html`).
 //!
-//! tiny_http parses the requests; a few threads answer them (each answer is quick), and each
-//! event stream gets a thread of its own, up to [`MAX_EVENT_STREAMS`]. A client that takes
-//! nothing for [`WRITE_LIMIT`] is disconnected. tiny_http itself bounds neither the number of
-//! connections nor how long a request may take to arrive (it runs a thread per connection). With `rpc_auth` set,
+//! It is served like the RPC: one poll thread owns the sockets, reads each request head
+//! (parsed by `httparse`) and writes each connection's outbox; a worker answers the request
+//! (an answer may wait on the agent). Every bound is explicit: [`MAX_CONNECTIONS`], a head
+//! within [`MAX_HEAD`] that arrives within [`REQUEST_TIME`], [`MAX_EVENT_STREAMS`], and a
+//! client that takes nothing for [`WRITE_TIMEOUT`] is dropped. An event stream is an event
+//! handler writing into its connection's outbox: no thread of its own. With `rpc_auth` set,
 //! every path needs the same token, as `Authorization: Bearer <token>` or `?token=<token>`.
 
 mod events;
+mod request;
+mod routes;
 mod views;
 
-use std::io;
+use std::collections::HashMap;
+use std::io::{self, Read};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use tiny_http::{Header, Method, Request, Response, Server};
+use crossbeam_channel::{Receiver, Sender};
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
 
+use crate::server::outbox::{Notifier, Outbox, Written};
+use crate::server::poll::{PollThread, FIRST_CLIENT, LISTENER, WAKER};
+use crate::server::workers::Workers;
 use crate::service::Agent;
 use crate::telemetry::Telemetry;
+use request::Parsed;
+use routes::Reply;
 
-/// Threads answering requests other than event streams.
-const ANSWERING_THREADS: usize = 2;
-/// Event streams served at once; more are answered 503.
+/// Connections open at once; more are answered 503 and closed.
+pub const MAX_CONNECTIONS: usize = 64;
+/// Event streams open at once; more are answered 503.
 pub const MAX_EVENT_STREAMS: usize = 16;
+/// The longest request head (request line and headers); a longer one is answered 413.
+pub const MAX_HEAD: usize = 16 << 10;
 /// The longest request line (path and query) taken; a longer one is answered 413.
 pub const MAX_URL: usize = 8 << 10;
-/// The largest request body taken (no path takes one); a larger one is answered 413.
+/// The largest request body announced (no path takes one); a larger one is answered 413.
 pub const MAX_BODY: usize = 64 << 10;
-/// A client that takes nothing of an answer or an event stream for this long is disconnected.
-pub const WRITE_LIMIT: Duration = Duration::from_secs(10);
+/// How long a request head may take to arrive; a slower one is answered 408.
+pub const REQUEST_TIME: Duration = Duration::from_secs(10);
+/// A client that takes none of its pending answer or stream for this long is dropped.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often an idle event stream gets a comment line.
+const KEEPALIVE_EVERY: Duration = Duration::from_secs(5);
 
 /// The running HTTP view; [`HttpServer::shutdown`] stops it.
-pub struct HttpServer {
-    addr: SocketAddr,
-    server: Arc<Server>,
-    stop: Arc<AtomicBool>,
-    threads: Mutex<Vec<JoinHandle<()>>>,
-    streams: Arc<events::Streams>,
-}
+pub struct HttpServer(PollThread);
 
-/// What every answering thread needs.
+/// What the workers answering requests need.
 struct Context {
     agent: Arc<Agent>,
     auth: String,
     telemetry: Telemetry,
-    stop: Arc<AtomicBool>,
-    streams: Arc<events::Streams>,
-    open_streams: AtomicUsize,
+    /// Event streams open or being opened.
+    streams: AtomicUsize,
+}
+
+impl Context {
+    /// Starts an event stream into `outbox`: its head, then every event. `None` (with a 503
+    /// queued) when [`MAX_EVENT_STREAMS`] are open.
+    fn open_stream(&self, outbox: &Arc<Outbox>) -> Option<u64> {
+        if self.streams.fetch_add(1, Ordering::SeqCst) >= MAX_EVENT_STREAMS {
+            self.streams.fetch_sub(1, Ordering::SeqCst);
+            let _ = outbox.send(&routes::refusal(503, "too many event streams"));
+            return None;
+        }
+        let _ = outbox.send(&events::head());
+        Some(
+            self.agent
+                .register(Arc::new(events::Sink::new(outbox.clone()))),
+        )
+    }
+
+    fn close_stream(&self, handler: u64) {
+        self.agent.deregister(handler);
+        self.streams.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl HttpServer {
@@ -67,183 +99,314 @@ impl HttpServer {
         auth: String,
         telemetry: Telemetry,
     ) -> io::Result<HttpServer> {
-        let addr = listener.local_addr()?;
-        // Accepted sockets inherit the send timeout from the listener (Linux), so every write
-        // tiny_http and the event streams make is bounded. (A receive timeout would be
-        // inherited too, but on the listener it also bounds accept, which ends tiny_http's
-        // accept loop.)
-        socket2::SockRef::from(&listener).set_write_timeout(Some(WRITE_LIMIT))?;
-        let server = Arc::new(Server::from_listener(listener, None).map_err(io::Error::other)?);
-        let stop = Arc::new(AtomicBool::new(false));
-        let streams = Arc::new(events::Streams::default());
-        let context = Arc::new(Context {
-            agent,
-            auth,
-            telemetry,
-            stop: stop.clone(),
-            streams: streams.clone(),
-            open_streams: AtomicUsize::new(0),
-        });
-        let mut threads = Vec::new();
-        for _ in 0..ANSWERING_THREADS {
-            let (server, context) = (server.clone(), context.clone());
-            threads.push(
-                std::thread::Builder::new()
-                    .name("serf-http".into())
-                    .spawn(move || answer_until_stopped(&server, &context))?,
-            );
-        }
-        Ok(HttpServer {
-            addr,
-            server,
-            stop,
-            threads: Mutex::new(threads),
-            streams,
-        })
+        let thread = PollThread::start("serf-http", listener, |parts| {
+            let (done_tx, done) = crossbeam_channel::unbounded();
+            let poller = Poller {
+                poll: parts.poll,
+                listener: parts.listener,
+                context: Arc::new(Context {
+                    agent,
+                    auth,
+                    telemetry,
+                    streams: AtomicUsize::new(0),
+                }),
+                connections: HashMap::new(),
+                next_token: FIRST_CLIENT,
+                notifier: parts.notifier,
+                ready: parts.ready,
+                done_tx,
+                done,
+                workers: parts.workers,
+                stop: parts.stop,
+            };
+            move || poller.run()
+        })?;
+        Ok(HttpServer(thread))
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+        self.0.local_addr()
     }
 
-    /// Stops answering, ends the event streams and waits for every thread.
+    /// Stops accepting, closes every connection and waits for the answers in flight.
     pub fn shutdown(&self) {
-        if self.stop.swap(true, Ordering::SeqCst) {
+        self.0.shutdown();
+    }
+}
+
+/// Where a connection is in its one exchange.
+enum Phase {
+    /// Its request head is arriving (since the connection opened).
+    Reading { since: Instant },
+    /// A worker is answering.
+    Answering,
+    /// Its answer is queued; it closes once written.
+    Closing,
+    /// An event stream, fed by the agent's handler `handler`.
+    Streaming { handler: u64 },
+}
+
+/// A worker's outcome: the answer is queued, or the stream is registered.
+struct Done {
+    token: Token,
+    stream: Option<u64>,
+}
+
+struct Connection {
+    socket: TcpStream,
+    head: Vec<u8>,
+    outbox: Arc<Outbox>,
+    phase: Phase,
+    /// Since when output has waited without the socket taking any more of it.
+    stalled_since: Option<Instant>,
+}
+
+struct Poller {
+    poll: Poll,
+    listener: mio::net::TcpListener,
+    context: Arc<Context>,
+    connections: HashMap<Token, Connection>,
+    next_token: usize,
+    notifier: Notifier,
+    ready: Receiver<Token>,
+    done_tx: Sender<Done>,
+    done: Receiver<Done>,
+    workers: Arc<Workers>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Poller {
+    fn run(mut self) {
+        let mut events = Events::with_capacity(128);
+        let mut last_keepalive = Instant::now();
+        while !self.stop.load(Ordering::SeqCst) {
+            if let Err(e) = self.poll.poll(&mut events, Some(Duration::from_secs(1))) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                continue;
+            }
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept(),
+                    WAKER => {}
+                    token => {
+                        if event.is_writable() {
+                            self.flush(token);
+                        }
+                        if event.is_readable() || event.is_read_closed() {
+                            self.read(token);
+                        }
+                    }
+                }
+            }
+            while let Ok(done) = self.done.try_recv() {
+                self.answered(done);
+            }
+            while let Ok(token) = self.ready.try_recv() {
+                self.flush(token);
+            }
+            if last_keepalive.elapsed() >= KEEPALIVE_EVERY {
+                last_keepalive = Instant::now();
+                self.keep_streams_alive();
+            }
+            self.drop_late();
+        }
+        let tokens: Vec<Token> = self.connections.keys().copied().collect();
+        for token in tokens {
+            self.end(token);
+        }
+    }
+
+    fn accept(&mut self) {
+        loop {
+            let (socket, _) = match self.listener.accept() {
+                Ok(s) => s,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(_) => return,
+            };
+            if self.connections.len() >= MAX_CONNECTIONS {
+                // Best effort: a full socket buffer is not waited for.
+                let busy = routes::refusal(503, "too many connections");
+                let _ = io::Write::write(&mut &socket, &busy);
+                continue;
+            }
+            let token = Token(self.next_token);
+            self.next_token += 1;
+            let mut socket = socket;
+            let registered = self.poll.registry().register(
+                &mut socket,
+                token,
+                Interest::READABLE | Interest::WRITABLE,
+            );
+            if registered.is_err() {
+                continue;
+            }
+            let outbox = Arc::new(Outbox::new(token, self.notifier.clone()));
+            self.connections.insert(
+                token,
+                Connection {
+                    socket,
+                    head: Vec::new(),
+                    outbox,
+                    phase: Phase::Reading {
+                        since: Instant::now(),
+                    },
+                    stalled_since: None,
+                },
+            );
+            self.read(token);
+        }
+    }
+
+    /// Reads what the client sent: the request head while it arrives, nothing after it but
+    /// the end of the connection.
+    fn read(&mut self, token: Token) {
+        let Some(conn) = self.connections.get_mut(&token) else {
+            return;
+        };
+        let mut chunk = [0u8; 4096];
+        let closed = loop {
+            match conn.socket.read(&mut chunk) {
+                Ok(0) => break true,
+                Ok(n) if matches!(conn.phase, Phase::Reading { .. }) => {
+                    conn.head.extend_from_slice(&chunk[..n]);
+                    if conn.head.len() > MAX_HEAD {
+                        break false;
+                    }
+                }
+                Ok(_) => {} // after the head: ignored
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break true,
+            }
+        };
+        if !matches!(conn.phase, Phase::Reading { .. }) {
+            // A client may half-close once its request is sent; an event stream's client
+            // closing is the stream's end.
+            if closed && matches!(conn.phase, Phase::Streaming { .. }) {
+                self.end(token);
+            }
             return;
         }
-        self.server.unblock();
-        self.streams.end_all();
-        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
-        for t in threads {
-            let _ = t.join();
-        }
-        self.streams.join_all();
-    }
-}
-
-fn answer_until_stopped(server: &Server, context: &Arc<Context>) {
-    while !context.stop.load(Ordering::SeqCst) {
-        match server.recv_timeout(Duration::from_millis(500)) {
-            Ok(Some(request)) => answer(request, context),
-            Ok(None) => {}
-            Err(_) => return,
-        }
-    }
-}
-
-/// The paths served.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Route {
-    Page,
-    Metrics,
-    Members,
-    Coordinates,
-    Events,
-}
-
-impl Route {
-    fn of(path: &str) -> Option<Route> {
-        Some(match path {
-            "/" => Route::Page,
-            "/metrics" => Route::Metrics,
-            "/v1/members" => Route::Members,
-            "/v1/coordinates" => Route::Coordinates,
-            "/v1/events" => Route::Events,
-            _ => return None,
-        })
-    }
-}
-
-fn answer(request: Request, context: &Arc<Context>) {
-    let url = request.url().to_string();
-    let (path, query) = url.split_once('?').unwrap_or((&url, ""));
-    let params = views::query_params(query);
-    let too_big = url.len() > MAX_URL || request.body_length().is_some_and(|n| n > MAX_BODY);
-    let outcome = if too_big {
-        Err((413, "request too large".to_string()))
-    } else if !authorized(&request, &params, &context.auth) {
-        Err((401, "a token is required (rpc_auth)".to_string()))
-    } else {
-        match Route::of(path) {
-            None => Err((404, format!("no such path: {path}"))),
-            Some(_) if *request.method() != Method::Get => {
-                Err((405, format!("{} is not allowed here", request.method())))
+        match request::parse(&conn.head) {
+            Parsed::Partial if closed => self.end(token),
+            Parsed::Partial => {}
+            Parsed::Refused(status) => self.refuse(token, status, "bad request"),
+            Parsed::Complete(request) => {
+                conn.phase = Phase::Answering;
+                self.dispatch(token, request);
             }
-            Some(Route::Events) => return events::start(request, context),
-            Some(route) => respond(route, &params, context),
         }
-    };
-    let response = match outcome {
-        Ok((content_type, body)) => Response::from_string(body).with_header(header(content_type)),
-        Err((status, message)) => {
-            let mut r = Response::from_string(format!("{message}\n"))
-                .with_status_code(status)
-                .with_header(header("text/plain; charset=utf-8"));
-            if status == 401 {
-                r = r.with_header(
-                    Header::from_bytes("WWW-Authenticate", "Bearer").expect("a valid header"),
-                );
-            }
-            if status == 405 {
-                r = r.with_header(Header::from_bytes("Allow", "GET").expect("a valid header"));
-            }
-            r
-        }
-    };
-    let _ = request.respond(response);
-}
-
-/// A body and its content type, or a status and why.
-type Outcome = Result<(&'static str, String), (u16, String)>;
-
-fn respond(route: Route, params: &[(String, String)], context: &Context) -> Outcome {
-    let unavailable = |e: crate::service::AgentError| (503, e.to_string());
-    match route {
-        Route::Page => Ok(("text/html; charset=utf-8", PAGE.to_string())),
-        Route::Metrics => context
-            .telemetry
-            .prometheus_text()
-            .map(|text| ("text/plain; version=0.0.4; charset=utf-8", text))
-            .ok_or((503, "metrics are not kept".to_string())),
-        Route::Members => {
-            let filter = views::MembersQuery::parse(params).map_err(|e| (400, e))?;
-            let members = context.agent.members().map_err(unavailable)?;
-            Ok(("application/json", views::members(&members, &filter)))
-        }
-        Route::Coordinates => {
-            let members = context.agent.members().map_err(unavailable)?;
-            let local = context
-                .agent
-                .serf()
-                .local_member()
-                .map_err(|e| (503, e.to_string()))?;
-            let body = views::coordinates(&local.name, &members, |name| {
-                context.agent.coordinate(name).ok().flatten()
-            });
-            Ok(("application/json", body))
-        }
-        Route::Events => unreachable!("streams are answered on their own thread"),
     }
-}
 
-/// The page, with everything it needs inside.
-const PAGE: &str = include_str!("page.html");
-
-fn header(content_type: &str) -> Header {
-    Header::from_bytes("Content-Type", content_type).expect("a valid header")
-}
-
-/// Whether the request carries the token, when one is required.
-fn authorized(request: &Request, params: &[(String, String)], token: &str) -> bool {
-    if token.is_empty() {
-        return true;
+    /// Hands the request to a worker: an answer may wait on the agent.
+    fn dispatch(&mut self, token: Token, request: request::Request) {
+        let outbox = self.connections[&token].outbox.clone();
+        let (context, done_tx, notifier) = (
+            self.context.clone(),
+            self.done_tx.clone(),
+            self.notifier.clone(),
+        );
+        self.workers.submit(Box::new(move || {
+            let stream = match routes::reply(&request, &context) {
+                Reply::Whole(bytes) => {
+                    let _ = outbox.send(&bytes);
+                    None
+                }
+                Reply::Events => context.open_stream(&outbox),
+            };
+            if done_tx.send(Done { token, stream }).is_ok() {
+                notifier.wake();
+            } else if let Some(handler) = stream {
+                context.close_stream(handler);
+            }
+        }));
     }
-    let bearer = request.headers().iter().any(|h| {
-        h.field.equiv("Authorization")
-            && h.value
-                .as_str()
-                .strip_prefix("Bearer ")
-                .is_some_and(|t| t == token)
-    });
-    bearer || params.iter().any(|(k, v)| k == "token" && v == token)
+
+    fn answered(&mut self, done: Done) {
+        let Some(conn) = self.connections.get_mut(&done.token) else {
+            // The client went while the stream was being opened.
+            if let Some(handler) = done.stream {
+                self.context.close_stream(handler);
+            }
+            return;
+        };
+        conn.phase = match done.stream {
+            Some(handler) => Phase::Streaming { handler },
+            None => Phase::Closing,
+        };
+        self.flush(done.token);
+    }
+
+    fn refuse(&mut self, token: Token, status: u16, message: &str) {
+        if let Some(conn) = self.connections.get_mut(&token) {
+            let _ = conn.outbox.send(&routes::refusal(status, message));
+            conn.phase = Phase::Closing;
+        }
+        self.flush(token);
+    }
+
+    /// Writes what the outbox holds; a closing connection ends once it is written.
+    fn flush(&mut self, token: Token) {
+        let Some(conn) = self.connections.get_mut(&token) else {
+            return;
+        };
+        match conn.outbox.write_to(&conn.socket) {
+            Ok(Written::All) => {
+                conn.stalled_since = None;
+                if matches!(conn.phase, Phase::Closing) {
+                    self.end(token);
+                }
+            }
+            Ok(Written::Some) => conn.stalled_since = Some(Instant::now()),
+            Ok(Written::None) => {
+                conn.stalled_since.get_or_insert_with(Instant::now);
+            }
+            Err(_) => self.end(token),
+        }
+    }
+
+    fn keep_streams_alive(&self) {
+        for conn in self.connections.values() {
+            if matches!(conn.phase, Phase::Streaming { .. }) {
+                let _ = conn.outbox.offer(events::KEEPALIVE);
+            }
+        }
+    }
+
+    /// Answers 408 to heads that take too long, and drops clients that take nothing.
+    fn drop_late(&mut self) {
+        let now = Instant::now();
+        let mut slow = Vec::new();
+        let mut stuck = Vec::new();
+        for (token, conn) in &self.connections {
+            if let Phase::Reading { since } = conn.phase {
+                if now - since > REQUEST_TIME {
+                    slow.push(*token);
+                }
+            }
+            if conn.stalled_since.is_some_and(|t| now - t > WRITE_TIMEOUT) {
+                stuck.push(*token);
+            }
+        }
+        for token in slow {
+            self.refuse(token, 408, "the request took too long to arrive");
+        }
+        for token in stuck {
+            self.end(token);
+        }
+    }
+
+    /// Closes a connection; a stream's handler goes with it.
+    fn end(&mut self, token: Token) {
+        let Some(mut conn) = self.connections.remove(&token) else {
+            return;
+        };
+        conn.outbox.close();
+        let _ = self.poll.registry().deregister(&mut conn.socket);
+        if let Phase::Streaming { handler } = conn.phase {
+            self.context.close_stream(handler);
+        }
+    }
 }

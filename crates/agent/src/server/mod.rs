@@ -8,22 +8,22 @@
 //! session comes back when the request is done. An idle client, a stream or a monitor costs no
 //! thread. Malformed input closes that connection only.
 
-mod outbox;
+pub(crate) mod outbox;
+pub(crate) mod poll;
 pub(crate) mod records;
 mod session;
-mod workers;
+pub(crate) mod workers;
 
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use mio::net::TcpStream;
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Events, Interest, Poll, Token};
 
 use serf::api::wire::msgpack::Field;
 use serf::api::wire::rpc::{Command, RequestHeader};
@@ -31,6 +31,7 @@ use serf::api::wire::rpc::{Command, RequestHeader};
 use crate::frame::{FrameError, ObjectReader, MAX_OBJECT};
 use crate::service::Agent;
 use outbox::{Notifier, Outbox, Written, OUTBOX_LIMIT};
+use poll::{PollThread, FIRST_CLIENT, LISTENER, WAKER};
 use session::{Fatal, Request, Session};
 use workers::Workers;
 
@@ -39,75 +40,41 @@ pub const MAX_CONNECTIONS: usize = 256;
 /// A client that takes none of its pending output for this long is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
-const LISTENER: Token = Token(0);
-const WAKER: Token = Token(1);
-const FIRST_CLIENT: usize = 2;
-
 /// The listening server; dropping it does not stop it, [`RpcServer::shutdown`] does.
-pub struct RpcServer {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    waker: Arc<Waker>,
-    workers: Arc<Workers>,
-    poller: Mutex<Option<JoinHandle<()>>>,
-}
+pub struct RpcServer(PollThread);
 
 impl RpcServer {
     /// Serves clients on `listener` until shut down. `auth` is the `rpc_auth` token (empty:
     /// none required).
     pub fn start(listener: TcpListener, agent: Arc<Agent>, auth: String) -> io::Result<RpcServer> {
-        let addr = listener.local_addr()?;
-        listener.set_nonblocking(true)?;
-        let mut listener = mio::net::TcpListener::from_std(listener);
-        let poll = Poll::new()?;
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
-        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let stop = Arc::new(AtomicBool::new(false));
-        let workers = Arc::new(Workers::new());
-        let (ready_tx, ready) = crossbeam_channel::unbounded();
-        let (done_tx, done) = crossbeam_channel::unbounded();
-        let server = Poller {
-            poll,
-            listener,
-            agent,
-            auth,
-            connections: HashMap::new(),
-            next_token: FIRST_CLIENT,
-            notifier: Notifier::new(ready_tx, waker.clone()),
-            ready,
-            done_tx,
-            done,
-            workers: workers.clone(),
-            stop: stop.clone(),
-        };
-        let poller = std::thread::Builder::new()
-            .name("serf-rpc".into())
-            .spawn(move || server.run())?;
-        Ok(RpcServer {
-            addr,
-            stop,
-            waker,
-            workers,
-            poller: Mutex::new(Some(poller)),
-        })
+        let thread = PollThread::start("serf-rpc", listener, |parts| {
+            let (done_tx, done) = crossbeam_channel::unbounded();
+            let server = Poller {
+                poll: parts.poll,
+                listener: parts.listener,
+                agent,
+                auth,
+                connections: HashMap::new(),
+                next_token: FIRST_CLIENT,
+                notifier: parts.notifier,
+                ready: parts.ready,
+                done_tx,
+                done,
+                workers: parts.workers,
+                stop: parts.stop,
+            };
+            move || server.run()
+        })?;
+        Ok(RpcServer(thread))
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+        self.0.local_addr()
     }
 
     /// Stops accepting, closes every connection and waits for the requests in flight.
     pub fn shutdown(&self) {
-        if self.stop.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let _ = self.waker.wake();
-        let poller = self.poller.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(t) = poller {
-            let _ = t.join();
-        }
-        self.workers.shutdown();
+        self.0.shutdown();
     }
 }
 
