@@ -24,16 +24,16 @@ mod views;
 use std::collections::HashMap;
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpListener};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Sender;
 use mio::net::TcpStream;
-use mio::{Events, Interest, Poll, Token};
+use mio::{Interest, Registry, Token};
 
 use crate::server::outbox::{Notifier, Outbox, Written};
-use crate::server::poll::{PollThread, FIRST_CLIENT, LISTENER, WAKER};
+use crate::server::poll::{PollThread, Sockets, FIRST_CLIENT};
 use crate::server::workers::Workers;
 use crate::service::Agent;
 use crate::telemetry::Telemetry;
@@ -99,27 +99,21 @@ impl HttpServer {
         auth: String,
         telemetry: Telemetry,
     ) -> io::Result<HttpServer> {
-        let thread = PollThread::start("serf-http", listener, |parts| {
-            let (done_tx, done) = crossbeam_channel::unbounded();
-            let poller = Poller {
-                poll: parts.poll,
-                listener: parts.listener,
-                context: Arc::new(Context {
-                    agent,
-                    auth,
-                    telemetry,
-                    streams: AtomicUsize::new(0),
-                }),
-                connections: HashMap::new(),
-                next_token: FIRST_CLIENT,
-                notifier: parts.notifier,
-                ready: parts.ready,
-                done_tx,
-                done,
-                workers: parts.workers,
-                stop: parts.stop,
-            };
-            move || poller.run()
+        let thread = PollThread::start("serf-http", listener, |parts| Poller {
+            registry: parts.registry,
+            listener: parts.listener,
+            context: Arc::new(Context {
+                agent,
+                auth,
+                telemetry,
+                streams: AtomicUsize::new(0),
+            }),
+            connections: HashMap::new(),
+            next_token: FIRST_CLIENT,
+            last_keepalive: Instant::now(),
+            notifier: parts.notifier,
+            done_tx: parts.done,
+            workers: parts.workers,
         })?;
         Ok(HttpServer(thread))
     }
@@ -162,63 +156,56 @@ struct Connection {
 }
 
 struct Poller {
-    poll: Poll,
+    registry: Registry,
     listener: mio::net::TcpListener,
     context: Arc<Context>,
     connections: HashMap<Token, Connection>,
     next_token: usize,
+    last_keepalive: Instant,
     notifier: Notifier,
-    ready: Receiver<Token>,
     done_tx: Sender<Done>,
-    done: Receiver<Done>,
     workers: Arc<Workers>,
-    stop: Arc<AtomicBool>,
 }
 
-impl Poller {
-    fn run(mut self) {
-        let mut events = Events::with_capacity(128);
-        let mut last_keepalive = Instant::now();
-        while !self.stop.load(Ordering::SeqCst) {
-            if let Err(e) = self.poll.poll(&mut events, Some(Duration::from_secs(1))) {
-                if e.kind() != io::ErrorKind::Interrupted {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                continue;
-            }
-            for event in events.iter() {
-                match event.token() {
-                    LISTENER => self.accept(),
-                    WAKER => {}
-                    token => {
-                        if event.is_writable() {
-                            self.flush(token);
-                        }
-                        if event.is_readable() || event.is_read_closed() {
-                            self.read(token);
-                        }
-                    }
-                }
-            }
-            while let Ok(done) = self.done.try_recv() {
-                self.answered(done);
-            }
-            while let Ok(token) = self.ready.try_recv() {
-                self.flush(token);
-            }
-            if last_keepalive.elapsed() >= KEEPALIVE_EVERY {
-                last_keepalive = Instant::now();
-                self.keep_streams_alive();
-            }
-            self.drop_late();
+impl Sockets for Poller {
+    type Done = Done;
+
+    fn accept(&mut self) {
+        self.accept_all();
+    }
+
+    fn flush(&mut self, token: Token) {
+        self.write(token);
+    }
+
+    fn read(&mut self, token: Token) {
+        self.read_head(token);
+    }
+
+    fn finished(&mut self, done: Done) {
+        self.answered(done);
+    }
+
+    fn tick(&mut self) {
+        if self.last_keepalive.elapsed() >= KEEPALIVE_EVERY {
+            self.last_keepalive = Instant::now();
+            self.keep_streams_alive();
         }
+        self.drop_late();
+    }
+
+    fn poll_failed(&self, _: &io::Error) {}
+
+    fn close_all(&mut self) {
         let tokens: Vec<Token> = self.connections.keys().copied().collect();
         for token in tokens {
             self.end(token);
         }
     }
+}
 
-    fn accept(&mut self) {
+impl Poller {
+    fn accept_all(&mut self) {
         loop {
             let (socket, _) = match self.listener.accept() {
                 Ok(s) => s,
@@ -234,11 +221,9 @@ impl Poller {
             let token = Token(self.next_token);
             self.next_token += 1;
             let mut socket = socket;
-            let registered = self.poll.registry().register(
-                &mut socket,
-                token,
-                Interest::READABLE | Interest::WRITABLE,
-            );
+            let registered =
+                self.registry
+                    .register(&mut socket, token, Interest::READABLE | Interest::WRITABLE);
             if registered.is_err() {
                 continue;
             }
@@ -255,13 +240,13 @@ impl Poller {
                     stalled_since: None,
                 },
             );
-            self.read(token);
+            self.read_head(token);
         }
     }
 
     /// Reads what the client sent: the request head while it arrives, nothing after it but
     /// the end of the connection.
-    fn read(&mut self, token: Token) {
+    fn read_head(&mut self, token: Token) {
         let Some(conn) = self.connections.get_mut(&token) else {
             return;
         };
@@ -336,7 +321,7 @@ impl Poller {
             Some(handler) => Phase::Streaming { handler },
             None => Phase::Closing,
         };
-        self.flush(done.token);
+        self.write(done.token);
     }
 
     fn refuse(&mut self, token: Token, status: u16, message: &str) {
@@ -344,11 +329,11 @@ impl Poller {
             let _ = conn.outbox.send(&routes::refusal(status, message));
             conn.phase = Phase::Closing;
         }
-        self.flush(token);
+        self.write(token);
     }
 
     /// Writes what the outbox holds; a closing connection ends once it is written.
-    fn flush(&mut self, token: Token) {
+    fn write(&mut self, token: Token) {
         let Some(conn) = self.connections.get_mut(&token) else {
             return;
         };
@@ -404,7 +389,7 @@ impl Poller {
             return;
         };
         conn.outbox.close();
-        let _ = self.poll.registry().deregister(&mut conn.socket);
+        let _ = self.registry.deregister(&mut conn.socket);
         if let Phase::Streaming { handler } = conn.phase {
             self.context.close_stream(handler);
         }

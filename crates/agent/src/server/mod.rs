@@ -17,13 +17,12 @@ pub(crate) mod workers;
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Sender;
 use mio::net::TcpStream;
-use mio::{Events, Interest, Poll, Token};
+use mio::{Interest, Registry, Token};
 
 use serf::api::wire::msgpack::Field;
 use serf::api::wire::rpc::{Command, RequestHeader};
@@ -31,7 +30,7 @@ use serf::api::wire::rpc::{Command, RequestHeader};
 use crate::frame::{FrameError, ObjectReader, MAX_OBJECT};
 use crate::service::Agent;
 use outbox::{Notifier, Outbox, Written, OUTBOX_LIMIT};
-use poll::{PollThread, FIRST_CLIENT, LISTENER, WAKER};
+use poll::{PollThread, Sockets, FIRST_CLIENT};
 use session::{Fatal, Request, Session};
 use workers::Workers;
 
@@ -47,23 +46,16 @@ impl RpcServer {
     /// Serves clients on `listener` until shut down. `auth` is the `rpc_auth` token (empty:
     /// none required).
     pub fn start(listener: TcpListener, agent: Arc<Agent>, auth: String) -> io::Result<RpcServer> {
-        let thread = PollThread::start("serf-rpc", listener, |parts| {
-            let (done_tx, done) = crossbeam_channel::unbounded();
-            let server = Poller {
-                poll: parts.poll,
-                listener: parts.listener,
-                agent,
-                auth,
-                connections: HashMap::new(),
-                next_token: FIRST_CLIENT,
-                notifier: parts.notifier,
-                ready: parts.ready,
-                done_tx,
-                done,
-                workers: parts.workers,
-                stop: parts.stop,
-            };
-            move || server.run()
+        let thread = PollThread::start("serf-rpc", listener, |parts| Poller {
+            registry: parts.registry,
+            listener: parts.listener,
+            agent,
+            auth,
+            connections: HashMap::new(),
+            next_token: FIRST_CLIENT,
+            notifier: parts.notifier,
+            done_tx: parts.done,
+            workers: parts.workers,
         })?;
         Ok(RpcServer(thread))
     }
@@ -101,62 +93,55 @@ struct Connection {
 }
 
 struct Poller {
-    poll: Poll,
+    registry: Registry,
     listener: mio::net::TcpListener,
     agent: Arc<Agent>,
     auth: String,
     connections: HashMap<Token, Connection>,
     next_token: usize,
     notifier: Notifier,
-    /// Connections whose outbox went from empty to not.
-    ready: Receiver<Token>,
     done_tx: Sender<Done>,
-    done: Receiver<Done>,
     workers: Arc<Workers>,
-    stop: Arc<AtomicBool>,
 }
 
-impl Poller {
-    fn run(mut self) {
-        let mut events = Events::with_capacity(256);
-        while !self.stop.load(Ordering::SeqCst) {
-            if let Err(e) = self.poll.poll(&mut events, Some(Duration::from_secs(1))) {
-                if e.kind() != io::ErrorKind::Interrupted {
-                    self.agent
-                        .logger()
-                        .error(format!("agent.ipc: poll failed: {e}"));
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                continue;
-            }
-            for event in events.iter() {
-                match event.token() {
-                    LISTENER => self.accept(),
-                    WAKER => {}
-                    token => {
-                        if event.is_writable() {
-                            self.flush(token);
-                        }
-                        if event.is_readable() || event.is_read_closed() {
-                            self.pump(token);
-                        }
-                    }
-                }
-            }
-            while let Ok(done) = self.done.try_recv() {
-                self.finished(done);
-            }
-            while let Ok(token) = self.ready.try_recv() {
-                self.flush(token);
-            }
-            self.drop_stalled();
-        }
+impl Sockets for Poller {
+    type Done = Done;
+
+    fn accept(&mut self) {
+        self.accept_all();
+    }
+
+    fn flush(&mut self, token: Token) {
+        self.write(token);
+    }
+
+    fn read(&mut self, token: Token) {
+        self.pump(token);
+    }
+
+    fn finished(&mut self, done: Done) {
+        self.returned(done);
+    }
+
+    fn tick(&mut self) {
+        self.drop_stalled();
+    }
+
+    fn poll_failed(&self, error: &io::Error) {
+        self.agent
+            .logger()
+            .error(format!("agent.ipc: poll failed: {error}"));
+    }
+
+    fn close_all(&mut self) {
         for conn in self.connections.values() {
             conn.outbox.close();
         }
     }
+}
 
-    fn accept(&mut self) {
+impl Poller {
+    fn accept_all(&mut self) {
         loop {
             let (stream, addr) = match self.listener.accept() {
                 Ok(s) => s,
@@ -179,7 +164,7 @@ impl Poller {
             self.next_token += 1;
             let mut reader = ObjectReader::new(stream);
             let _ = reader.get_ref().set_nodelay(true);
-            let registered = self.poll.registry().register(
+            let registered = self.registry.register(
                 reader.get_mut(),
                 token,
                 Interest::READABLE | Interest::WRITABLE,
@@ -271,7 +256,7 @@ impl Poller {
         }));
     }
 
-    fn finished(&mut self, done: Done) {
+    fn returned(&mut self, done: Done) {
         let Some(conn) = self.connections.get_mut(&done.token) else {
             return;
         };
@@ -286,13 +271,13 @@ impl Poller {
                 // The reply that explains the error goes out before the connection closes.
                 self.log_end(done.token, &e);
                 conn_mut(&mut self.connections, done.token).closing = true;
-                self.flush(done.token);
+                self.write(done.token);
             }
         }
     }
 
     /// Writes what the outbox holds; resumes reading requests once it has drained.
-    fn flush(&mut self, token: Token) {
+    fn write(&mut self, token: Token) {
         let Some(conn) = self.connections.get_mut(&token) else {
             return;
         };
@@ -341,7 +326,7 @@ impl Poller {
         };
         conn.ended = true;
         conn.outbox.close();
-        let _ = self.poll.registry().deregister(conn.reader.get_mut());
+        let _ = self.registry.deregister(conn.reader.get_mut());
         let _ = conn.reader.get_ref().shutdown(std::net::Shutdown::Both);
         if conn.session.is_some() {
             self.remove(token);
