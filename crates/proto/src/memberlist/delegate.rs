@@ -1,14 +1,15 @@
 //! What memberlist asks of the layer above it (serf), mirroring Go's delegate interfaces. Every
 //! method has a neutral default, so plain memberlist users implement only what they need.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::broadcast::Recipient;
 use super::node::Node;
 
 pub trait Delegate {
-    /// A user message arrived (UDP, or a reliable stream message).
-    fn notify_msg(&mut self, _now: Instant, _msg: &[u8]) {}
+    /// A user message arrived: in a datagram from `from`, or (`None`) on a stream.
+    fn notify_msg(&mut self, _now: Instant, _msg: &[u8], _from: Option<SocketAddr>) {}
     /// Messages to piggyback on an outgoing packet to `to`: at most `limit` bytes in total,
     /// counting `overhead` bytes per message.
     fn get_broadcasts(&mut self, _overhead: usize, _limit: usize, _to: &Recipient) -> Vec<Vec<u8>> {

@@ -72,7 +72,7 @@ impl Memberlist {
             Message::Suspect(s) => self.suspect_node(now, &s),
             Message::Alive(a) => self.alive_node(now, &a, None, false, d),
             Message::Dead(x) => self.dead_node(now, &x, None, d),
-            Message::User(buf) => d.notify_msg(now, &buf),
+            Message::User(buf) => d.notify_msg(now, &buf, Some(from)),
             Message::Err(_) => self.stats.malformed += 1,
         }
     }
@@ -105,7 +105,7 @@ impl Memberlist {
             }
             StreamMessage::User(buf) => {
                 if !buf.is_empty() {
-                    d.notify_msg(now, &buf);
+                    d.notify_msg(now, &buf, None);
                 }
                 None
             }

@@ -79,7 +79,7 @@ impl Delegate for State {
         }
     }
 
-    fn notify_msg(&mut self, now: Instant, msg: &[u8]) {
+    fn notify_msg(&mut self, now: Instant, msg: &[u8], from: Option<SocketAddr>) {
         if msg.is_empty() {
             return;
         }
@@ -95,37 +95,38 @@ impl Delegate for State {
             }
         };
         self.log_received(&decoded);
-        // New information is gossiped on, byte for byte, from the queue it belongs to.
-        let requeue = match &decoded {
-            Message::Join(j) => self.handle_join_intent(now, j).then_some(&mut self.intents),
-            Message::Leave(l) => self
-                .handle_leave_intent(now, l)
-                .then_some(&mut self.intents),
-            Message::UserEvent(e) => self
-                .handle_user_event(now, e, true)
-                .then_some(&mut self.event_broadcasts),
-            Message::Query(q) => self
-                .handle_query(now, q)
-                .then_some(&mut self.query_broadcasts),
+        // New information is gossiped on, byte for byte, from the queue it belongs to; a
+        // copy, new or not, shows that its sender has it.
+        let (news, queue) = match &decoded {
+            Message::Join(j) => (self.handle_join_intent(now, j), &mut self.intents),
+            Message::Leave(l) => (self.handle_leave_intent(now, l), &mut self.intents),
+            Message::UserEvent(e) => (
+                self.handle_user_event(now, e, true),
+                &mut self.event_broadcasts,
+            ),
+            Message::Query(q) => (self.handle_query(now, q), &mut self.query_broadcasts),
             Message::QueryResponse(r) => {
                 self.handle_query_response(now, r);
-                None
+                return;
             }
             Message::Relay { header, inner } => {
                 if let Some(ip) = ip_from_bytes(&header.dest_addr.ip) {
                     let port = u16::try_from(header.dest_addr.port).unwrap_or(0);
                     self.outbox.push((SocketAddr::new(ip, port), inner.clone()));
                 }
-                None
+                return;
             }
-            _ => None,
+            _ => return,
         };
-        if let Some(queue) = requeue {
+        if news {
             queue.queue(Broadcast {
                 key: None,
                 message: msg.to_vec(),
                 notify: None,
             });
+        }
+        if let Some(from) = from {
+            queue.note_holder(msg, from);
         }
     }
 
