@@ -86,7 +86,11 @@ pub fn run(args: &[String]) -> i32 {
         }
     };
     match start(config, setup, args, logger.clone(), &gate, &telemetry) {
-        Ok(running) => running.wait_for_exit(),
+        Ok(running) => {
+            // Start-up is over: what stays resident from here on is what the agent runs.
+            crate::resident::release_file_pages();
+            running.wait_for_exit()
+        }
         Err(message) => {
             ui_error(&message);
             1

@@ -17,6 +17,7 @@ pub mod handlers;
 pub mod http;
 pub mod log;
 pub mod mdns;
+mod resident;
 pub mod server;
 pub mod service;
 pub mod telemetry;
