@@ -27,6 +27,7 @@
 //! let telemetry = install(TelemetryConfig {
 //!     statsd_addr: Some("127.0.0.1:8125".into()),
 //!     statsite_addr: None,
+//!     prometheus: false,
 //! })?;
 //! let _dumper = telemetry.dump_on_signal()?; // SIGUSR1 prints the intervals to stderr
 //! # Ok::<(), Box<dyn std::error::Error>>(())
