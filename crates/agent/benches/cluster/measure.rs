@@ -12,7 +12,8 @@ use crate::agents::{rpc_of, Cluster, Run};
 use crate::config::{Binaries, Config, Impl};
 use crate::netns::{Counter, NetNs};
 use crate::procfs::{
-    cpu_ns_between, host_cpu, mean_mb, psi_total, thread_cpu_ns, udp_errors, Cell,
+    cpu_ns_between, host_cpu, mean_mb, psi_total, rss_parts, thread_cpu_ns, udp_errors, Cell,
+    RssPart,
 };
 
 pub(crate) struct RunResult {
@@ -27,6 +28,8 @@ pub(crate) struct RunResult {
     pub(crate) cpu: Cell,
     pub(crate) rss: Cell,
     pub(crate) pss: Cell,
+    /// Mean resident kB per [`RssPart`], when every agent's smaps could be read.
+    pub(crate) rss_parts: Option<[f64; RssPart::ALL.len()]>,
     pub(crate) udp_pps: Cell,
     pub(crate) udp_bps: Cell,
     pub(crate) tcp_bps: Cell,
@@ -52,6 +55,7 @@ impl RunResult {
             cpu: e(),
             rss: e(),
             pss: e(),
+            rss_parts: None,
             udp_pps: e(),
             udp_bps: e(),
             tcp_bps: e(),
@@ -60,6 +64,17 @@ impl RunResult {
             psi: None,
         }
     }
+}
+
+/// [`rss_parts`] averaged over `pids`, or `None` unless every agent could be read.
+fn mean_rss_parts(pids: &[u32]) -> Option<[f64; RssPart::ALL.len()]> {
+    let mut sum = [0.0; RssPart::ALL.len()];
+    for &pid in pids {
+        for (total, kb) in sum.iter_mut().zip(rss_parts(pid)?) {
+            *total += kb as f64 / pids.len() as f64;
+        }
+    }
+    Some(sum)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -230,6 +245,7 @@ fn measure(run: &Run, cluster: &mut Cluster, res: &mut RunResult) {
     }
     res.rss = mean_mb(&pids, "status", "VmRSS");
     res.pss = mean_mb(&pids, "smaps_rollup", "Pss");
+    res.rss_parts = mean_rss_parts(&pids);
     let mut sum = Counter::default();
     let mut senders = 0;
     let mut max_pps: f64 = 0.0;

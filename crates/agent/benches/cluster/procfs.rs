@@ -96,3 +96,128 @@ pub(crate) fn udp_errors(pid: u32) -> Option<(u64, u64, u64)> {
         *map.get("OutDatagrams")?,
     ))
 }
+
+/// What the resident pages of an agent hold, by the kind of mapping they are in.
+#[derive(Clone, Copy)]
+pub(crate) enum RssPart {
+    ProgramCode,
+    ProgramReadOnly,
+    ProgramData,
+    LibraryCode,
+    LibraryData,
+    Stacks,
+    Heap,
+}
+
+impl RssPart {
+    pub(crate) const ALL: [RssPart; 7] = [
+        RssPart::ProgramCode,
+        RssPart::ProgramReadOnly,
+        RssPart::ProgramData,
+        RssPart::LibraryCode,
+        RssPart::LibraryData,
+        RssPart::Stacks,
+        RssPart::Heap,
+    ];
+
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            RssPart::ProgramCode => "program code (the binary's text)",
+            RssPart::ProgramReadOnly => "program read-only data, as in the file",
+            RssPart::ProgramData => "program data (writable, relocated read-only)",
+            RssPart::LibraryCode => "shared library code (libc, loader)",
+            RssPart::LibraryData => "shared library data",
+            RssPart::Stacks => "thread stacks (anonymous behind a guard page, [stack])",
+            RssPart::Heap => "heap and allocator arenas (other anonymous)",
+        }
+    }
+
+    /// The part a mapping's resident pages count in. `previous_guard`: the mapping right below is
+    /// an inaccessible guard, as under every thread stack.
+    fn of(perms: &str, path: &str, exe: &str, anonymous_kb: u64, previous_guard: bool) -> RssPart {
+        let path = path.strip_suffix(" (deleted)").unwrap_or(path);
+        let code = perms.as_bytes().get(2) == Some(&b'x');
+        let clean_read_only = perms.as_bytes().get(1) == Some(&b'-') && anonymous_kb == 0;
+        match path {
+            "[stack]" => RssPart::Stacks,
+            p if p == exe && code => RssPart::ProgramCode,
+            p if p == exe && clean_read_only => RssPart::ProgramReadOnly,
+            p if p == exe => RssPart::ProgramData,
+            p if p.starts_with('/') && code => RssPart::LibraryCode,
+            p if p.starts_with('/') => RssPart::LibraryData,
+            _ if previous_guard => RssPart::Stacks,
+            _ => RssPart::Heap,
+        }
+    }
+}
+
+/// Resident kB of `pid` per [`RssPart`], in the order of [`RssPart::ALL`], from its smaps.
+/// The kernel's own mappings (vdso, vvar) are left out.
+pub(crate) fn rss_parts(pid: u32) -> Option<[u64; RssPart::ALL.len()]> {
+    let smaps = fs::read_to_string(format!("/proc/{pid}/smaps")).ok()?;
+    let exe = fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+    let exe = exe.to_string_lossy();
+    let exe = exe.strip_suffix(" (deleted)").unwrap_or(&exe);
+    let mut parts = [0u64; RssPart::ALL.len()];
+    let all = mappings(&smaps);
+    if all.is_empty() {
+        return None;
+    }
+    let mut under_guard = false;
+    for m in all {
+        if !matches!(m.path, "[vdso]" | "[vvar]" | "[vsyscall]" | "[vvar_vclock]") {
+            parts[RssPart::of(m.perms, m.path, exe, m.anonymous_kb, under_guard) as usize] +=
+                m.rss_kb;
+        }
+        // A thread's stack lies right above its guard: a page or a few, inaccessible.
+        under_guard = m.perms == "---p" && m.size_kb <= 64;
+    }
+    Some(parts)
+}
+
+/// One mapping of an smaps file, with the figures the breakdown needs.
+struct Mapping<'a> {
+    perms: &'a str,
+    path: &'a str,
+    size_kb: u64,
+    rss_kb: u64,
+    anonymous_kb: u64,
+}
+
+/// The mappings of an smaps file, in address order.
+fn mappings(smaps: &str) -> Vec<Mapping<'_>> {
+    let mut out: Vec<Mapping> = Vec::new();
+    let kb = |v: &str| v.trim().trim_end_matches("kB").trim().parse().unwrap_or(0);
+    for line in smaps.lines() {
+        let first = line.split_ascii_whitespace().next().unwrap_or("");
+        if let (Some(m), Some((key, value))) = (out.last_mut(), line.split_once(':')) {
+            match key {
+                "Size" => m.size_kb = kb(value),
+                "Rss" => m.rss_kb = kb(value),
+                "Anonymous" => m.anonymous_kb = kb(value),
+                _ => {}
+            }
+        }
+        if first.contains('-') && !first.ends_with(':') {
+            out.push(Mapping {
+                perms: line.split_ascii_whitespace().nth(1).unwrap_or(""),
+                path: header_path(line),
+                size_kb: 0,
+                rss_kb: 0,
+                anonymous_kb: 0,
+            });
+        }
+    }
+    out
+}
+
+/// The path of an smaps header line (`range perms offset dev inode path`), which may hold
+/// spaces; empty for anonymous mappings.
+fn header_path(line: &str) -> &str {
+    let mut rest = line;
+    for _ in 0..5 {
+        rest = rest.trim_start();
+        rest = rest.find(char::is_whitespace).map_or("", |i| &rest[i..]);
+    }
+    rest.trim()
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::config::{version_of, Binaries, Config, Impl};
 use crate::measure::RunResult;
-use crate::procfs::Cell;
+use crate::procfs::{Cell, RssPart};
 
 fn fmt_cell(c: &Cell, digits: usize) -> String {
     match c {
@@ -163,9 +163,41 @@ pub(crate) fn render(
             );
         }
     }
+    rss_breakdown(&mut s, cfg, results);
     let _ = writeln!(s, "\nNotes per run:\n");
     for r in results {
         let _ = writeln!(s, "- {} N={}: {}", r.imp.label(), r.n, r.notes.join("; "));
     }
     s
+}
+
+/// Where each implementation's resident memory is, per size: the categories of
+/// [`RssPart`], mean kB per agent at the end of the idle window.
+fn rss_breakdown(s: &mut String, cfg: &Config, results: &[RunResult]) {
+    let mut columns = Vec::new();
+    for &n in &cfg.sizes {
+        for imp in [Impl::Reference, Impl::Libserf] {
+            if let Some(r) = results.iter().find(|r| r.imp == imp && r.n == n) {
+                columns.push((format!("{} N={n}", imp.label()), r.rss_parts));
+            }
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\nRSS breakdown, kB per agent (mean) at the end of the idle window, from `/proc/<pid>/smaps`: \
+         each mapping's resident pages counted by what it maps.\n"
+    );
+    let header: Vec<&str> = columns.iter().map(|(name, _)| name.as_str()).collect();
+    let _ = writeln!(s, "| part | {} |", header.join(" | "));
+    let _ = writeln!(s, "|---|{}", "---:|".repeat(columns.len()));
+    let cell = |parts: &Option<[f64; RssPart::ALL.len()]>, i: Option<usize>| match parts {
+        Some(p) => format!("{:.0}", i.map_or_else(|| p.iter().sum(), |i| p[i])),
+        None => "n/a".into(),
+    };
+    for (i, part) in RssPart::ALL.iter().enumerate() {
+        let row: Vec<String> = columns.iter().map(|(_, p)| cell(p, Some(i))).collect();
+        let _ = writeln!(s, "| {} | {} |", part.label(), row.join(" | "));
+    }
+    let total: Vec<String> = columns.iter().map(|(_, p)| cell(p, None)).collect();
+    let _ = writeln!(s, "| **total** | {} |", total.join(" | "));
 }
