@@ -60,7 +60,7 @@ pub struct Recipient<'a> {
 impl<'a> Recipient<'a> {
     pub fn new(addr: SocketAddr, count_live_peers: &'a dyn Fn() -> usize) -> Self {
         Recipient {
-            id: peer_id(addr),
+            id: id_of(&addr),
             count_live_peers,
             live_peers: Cell::new(None),
             live: true,
@@ -94,17 +94,12 @@ struct Slot {
     id: Reverse<u64>,
 }
 
-/// The stand-in for a peer's address in a message's list of recipients ([`Recipient::id`]).
-fn peer_id(addr: SocketAddr) -> u64 {
+/// A 64-bit stand-in for `value`: a peer's address in a message's list of recipients
+/// ([`Recipient::id`]), or a message's bytes in the content index, where a collision only costs
+/// a peer one copy.
+fn id_of(value: &(impl Hash + ?Sized)) -> u64 {
     let mut h = DefaultHasher::new();
-    addr.hash(&mut h);
-    h.finish()
-}
-
-/// What finds a queued message from a copy of it; a collision only costs a peer one copy.
-fn content_id(message: &[u8]) -> u64 {
-    let mut h = DefaultHasher::new();
-    message.hash(&mut h);
+    value.hash(&mut h);
     h.finish()
 }
 
@@ -113,6 +108,8 @@ fn content_id(message: &[u8]) -> u64 {
 #[derive(Debug, Clone)]
 struct Queued {
     broadcast: Broadcast,
+    /// [`id_of`] the message, its key in the content index, hashed once when queued.
+    content: u64,
     sent_to: Vec<u64>,
 }
 
@@ -123,7 +120,7 @@ pub struct BroadcastQueue {
     entries: BTreeMap<Slot, Queued>,
     /// Where the queued broadcast for each key sits, so invalidation needs no scan.
     by_key: HashMap<Vec<u8>, Slot>,
-    /// Where each queued message sits, by [`content_id`], so a copy from a peer finds it.
+    /// Where each queued message sits, by [`Queued::content`], so a copy from a peer finds it.
     by_content: HashMap<u64, Slot>,
     next_id: u64,
     finished: Vec<u64>,
@@ -153,16 +150,18 @@ impl BroadcastQueue {
         if let Some(key) = &b.key {
             if let Some(old) = self.by_key.get(key).copied() {
                 if let Some(replaced) = self.entries.remove(&old) {
-                    self.finish(old, &replaced.broadcast);
+                    self.finish(old, &replaced);
                 }
             }
             self.by_key.insert(key.clone(), slot);
         }
-        self.by_content.insert(content_id(&b.message), slot);
+        let content = id_of(&b.message[..]);
+        self.by_content.insert(content, slot);
         self.entries.insert(
             slot,
             Queued {
                 broadcast: b,
+                content,
                 sent_to: Vec::new(),
             },
         );
@@ -252,7 +251,7 @@ impl BroadcastQueue {
             let reached =
                 queued.sent_to.len() >= reach || transmits >= transmit_limit.saturating_add(reach);
             if transmits >= transmit_limit && reached {
-                self.finish(slot, &queued.broadcast);
+                self.finish(slot, &queued);
                 to_send.push(queued.broadcast.message);
             } else {
                 to_send.push(queued.broadcast.message.clone());
@@ -263,7 +262,7 @@ impl BroadcastQueue {
             if let Some(key) = &queued.broadcast.key {
                 self.by_key.insert(key.clone(), slot);
             }
-            self.move_content(&queued.broadcast.message, was, slot);
+            self.move_content(queued.content, was, slot);
             self.entries.insert(slot, queued);
         }
         to_send
@@ -272,21 +271,21 @@ impl BroadcastQueue {
     /// A copy of `message` came from `holder`: if the message is queued, `holder` counts as
     /// having had it, so no copy goes back there while some live peer has had none.
     pub fn note_holder(&mut self, message: &[u8], holder: SocketAddr) {
-        let Some(slot) = self.by_content.get(&content_id(message)) else {
+        let Some(slot) = self.by_content.get(&id_of(message)) else {
             return;
         };
         let Some(queued) = self.entries.get_mut(slot) else {
             return;
         };
-        let id = peer_id(holder);
+        let id = id_of(&holder);
         if queued.broadcast.message == message && !queued.sent_to.contains(&id) {
             queued.sent_to.push(id);
         }
     }
 
-    /// Re-point the content index of `message` from `was` to `now`, if it pointed at `was`.
-    fn move_content(&mut self, message: &[u8], was: Slot, now: Slot) {
-        if let Some(at) = self.by_content.get_mut(&content_id(message)) {
+    /// Re-point the content index entry `content` from `was` to `now`, if it pointed at `was`.
+    fn move_content(&mut self, content: u64, was: Slot, now: Slot) {
+        if let Some(at) = self.by_content.get_mut(&content) {
             if *at == was {
                 *at = now;
             }
@@ -313,7 +312,7 @@ impl BroadcastQueue {
             let Some((slot, queued)) = self.entries.pop_last() else {
                 break;
             };
-            self.finish(slot, &queued.broadcast);
+            self.finish(slot, &queued);
         }
     }
 
@@ -334,13 +333,13 @@ impl BroadcastQueue {
     }
 
     /// Forget a broadcast that has left the queue from `slot` and report it.
-    fn finish(&mut self, slot: Slot, b: &Broadcast) {
+    fn finish(&mut self, slot: Slot, queued: &Queued) {
+        let b = &queued.broadcast;
         if let Some(key) = &b.key {
             self.by_key.remove(key);
         }
-        let content = content_id(&b.message);
-        if self.by_content.get(&content) == Some(&slot) {
-            self.by_content.remove(&content);
+        if self.by_content.get(&queued.content) == Some(&slot) {
+            self.by_content.remove(&queued.content);
         }
         if let Some(id) = b.notify {
             self.finished.push(id);
