@@ -53,9 +53,9 @@ decode-captures:
 # that could not run: "total: N passed, N failed[, K layers skipped (faults, valgrind)]".
 test: tools lint check-header reference
 	mkdir -p target
-	$(CARGO) test --release --all-targets 2>&1 | tee target/test-output.log
-	$(CARGO) test --release --doc 2>&1 | tee -a target/test-output.log
-	$(MAKE) --no-print-directory faults mdns browser c-test check-exports valgrind readme-c python-test metrics-parse go-test readme-go fuzz-smoke 2>&1 | tee -a target/test-output.log
+	$(CARGO) test --release --no-fail-fast --all-targets 2>&1 | tee target/test-output.log
+	$(CARGO) test --release --no-fail-fast --doc 2>&1 | tee -a target/test-output.log
+	$(MAKE) --no-print-directory --keep-going faults mdns browser c-test check-exports valgrind readme-c python-test metrics-parse go-test readme-go fuzz-smoke 2>&1 | tee -a target/test-output.log
 	@awk '/^test result:/ { p += $$4; f += $$6 } /^[0-9]+ passed, [0-9]+ failed$$/ { p += $$1; f += $$3 } \
 		/^SKIPPED [a-z-]+:/ { k++; sub(":", "", $$2); names = names (k > 1 ? ", " : "") $$2 } \
 		END { printf "total: %d passed, %d failed", p, f; \
