@@ -11,6 +11,10 @@ use crate::wire::msgpack::GoString;
 /// The probe in flight (memberlist probes one node at a time).
 pub(super) struct Probe {
     pub(super) target: GoString,
+    /// The target's incarnation when the probe started. A failed probe accuses it at this one
+    /// (Go suspects the copy of the node it took at the start), so that a refutation the target
+    /// sent meanwhile stands instead of being accused again.
+    pub(super) incarnation: u32,
     pub(super) seq: u32,
     pub(super) sent: Instant,
     /// End of the direct phase: no ack by then starts indirect probes.

@@ -72,6 +72,7 @@ impl Memberlist {
         let ping = self.ping_to(seq, &name);
         self.probe = Some(Probe {
             target: name.clone(),
+            incarnation,
             seq,
             sent: now,
             ack_deadline: now + self.config.probe_timeout,
@@ -291,14 +292,12 @@ impl Memberlist {
                 "memberlist: Suspect {} has failed, no acks received",
                 probe.target
             );
-            if let Some(node) = self.node(&probe.target) {
-                let s = Suspect {
-                    incarnation: node.incarnation,
-                    node: node.name.clone(),
-                    from: self.config.name.clone(),
-                };
-                self.suspect_node(now, &s);
-            }
+            let s = Suspect {
+                incarnation: probe.incarnation,
+                node: probe.target,
+                from: self.config.name.clone(),
+            };
+            self.suspect_node(now, &s);
         }
         if std::mem::take(&mut self.probe_tick_pending) {
             self.probe_round(now, d);

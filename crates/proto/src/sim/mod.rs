@@ -24,6 +24,9 @@ pub struct NetworkConditions {
     pub jitter: Duration,
     /// Probability that a datagram is lost.
     pub loss: f64,
+    /// Probability that a stream exchange does not complete before its deadline: the model of
+    /// TCP under frame loss, whose retransmissions run past a probe's or a push/pull's deadline.
+    pub stream_loss: f64,
 }
 
 impl Default for NetworkConditions {
@@ -32,6 +35,7 @@ impl Default for NetworkConditions {
             latency: Duration::from_micros(500),
             jitter: Duration::from_micros(500),
             loss: 0.0,
+            stream_loss: 0.0,
         }
     }
 }
@@ -399,11 +403,15 @@ impl<M: Machine> Sim<M> {
         }
         while let Some(s) = self.nodes[i].machine.poll_stream() {
             self.stats.streams_opened += 1;
+            // The generator is drawn only when streams can be lost, so that seeded runs without
+            // stream loss replay as before.
+            let lost = self.network.stream_loss > 0.0
+                && self.rng.random::<f64>() < self.network.stream_loss;
             match self
                 .by_addr
                 .get(&s.to)
                 .copied()
-                .filter(|&to| self.reachable(i, to))
+                .filter(|&to| self.reachable(i, to) && !lost)
             {
                 Some(to) => self.schedule(Delivery::StreamRequest {
                     to,
@@ -414,13 +422,21 @@ impl<M: Machine> Sim<M> {
                 }),
                 None if s.expect_reply => {
                     self.stats.streams_failed += 1;
-                    let at = s.deadline.min(self.now + self.network.latency);
+                    // A lost exchange fails when its deadline passes, an unreachable peer at once.
+                    let (at, why) = if lost {
+                        (s.deadline, "deadline passed")
+                    } else {
+                        (
+                            s.deadline.min(self.now + self.network.latency),
+                            "unreachable",
+                        )
+                    };
                     self.schedule_at(
                         at,
                         Delivery::StreamReply {
                             to: i,
                             id: s.id,
-                            reply: Err("unreachable".into()),
+                            reply: Err(why.into()),
                         },
                     );
                 }
