@@ -146,6 +146,33 @@ fn failures_at(o: &faults::DropOutcome, percent: u32) -> Option<usize> {
         .map(|(_, f)| f.len())
 }
 
+/// Distinct agents declared failed by at least one observer in the phase that dropped
+/// `percent` %: the events above count each of them once per observer that saw it, so better
+/// dissemination alone raises them.
+fn failed_agents_at(o: &faults::DropOutcome, percent: u32) -> Option<usize> {
+    o.phases.iter().find(|(p, _)| *p == percent).map(|(_, f)| {
+        f.iter()
+            .map(|(_, member)| member)
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+    })
+}
+
+/// `count` over runs, as "total (run 1, run 2, …)".
+fn per_run(
+    runs: &[faults::DropOutcome],
+    count: impl Fn(&faults::DropOutcome) -> Option<usize>,
+) -> String {
+    let counts: Vec<Option<usize>> = runs.iter().map(count).collect();
+    let each: Vec<String> = counts
+        .iter()
+        .map(|c| c.map_or_else(|| "n/a".to_string(), |n| n.to_string()))
+        .collect();
+    let total: Option<usize> = counts.iter().copied().sum();
+    let total = total.map_or_else(|| "n/a".to_string(), |t| t.to_string());
+    format!("{total} ({})", each.join(", "))
+}
+
 fn phase_failures(o: &faults::DropOutcome, percent: u32) -> String {
     failures_at(o, percent).map_or_else(|| "n/a".to_string(), |n| n.to_string())
 }
@@ -187,13 +214,12 @@ fn markdown(ours: &Row, theirs: &Row, took: Duration) -> String {
     row(
         &heavy,
         "false member-failed events (incl. just after): total (per run)",
-        &|r| {
-            let runs: Vec<String> = r.heavy.iter().map(|h| phase_failures(h, 60)).collect();
-            let per_run: Option<Vec<usize>> = r.heavy.iter().map(|h| failures_at(h, 60)).collect();
-            let total =
-                per_run.map_or_else(|| "n/a".into(), |p| p.iter().sum::<usize>().to_string());
-            format!("{total} ({})", runs.join(", "))
-        },
+        &|r| per_run(&r.heavy, |h| failures_at(h, 60)),
+    );
+    row(
+        &heavy,
+        "agents some observer declared failed: total (per run)",
+        &|r| per_run(&r.heavy, |h| failed_agents_at(h, 60)),
     );
     row(
         &heavy,

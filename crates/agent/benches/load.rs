@@ -68,7 +68,8 @@ fn scripts(o: &LoadOutcome) -> String {
         .iter()
         .filter_map(|a| a.script)
         .fold((0, 0), |(m, t), (am, at)| (m + am, t + at));
-    format!("{missed} missed, {twice} twice")
+    let unreached: usize = o.agents.iter().filter_map(|a| a.script_unreached).sum();
+    format!("{missed} missed ({unreached} never reached the agent), {twice} twice")
 }
 
 fn paces(o: &LoadOutcome) -> String {

@@ -46,6 +46,9 @@ pub struct AgentOutcome {
     pub twice: usize,
     /// The same for its handler script, if it runs one.
     pub script: Option<(usize, usize)>,
+    /// Of the events its script missed, those its stream missed too: events that never reached
+    /// the agent (gossip's loss), not events its handler lane lost.
+    pub script_unreached: Option<usize>,
     /// How fast that script ran, if it runs one.
     pub pace: Option<ScriptPace>,
     /// Its numeric `serf info` counters (HashiCorp's agent has fewer: absent ones read 0).
@@ -155,12 +158,15 @@ pub fn run(bin: &Path, prefix: &str) -> LoadOutcome {
             .iter()
             .enumerate()
             .map(|(i, agent)| {
-                let (missing, twice) = outcome(&tallies[i].lock().expect("tally"));
+                let streamed = tallies[i].lock().expect("tally");
+                let (missing, twice) = outcome(&streamed);
+                let scripted = (i < SCRIPTED).then(|| script_tally(&dir, i));
                 AgentOutcome {
                     name: agent.name.clone(),
                     missing,
                     twice,
-                    script: (i < SCRIPTED).then(|| outcome(&script_tally(&dir, i))),
+                    script: scripted.as_deref().map(outcome),
+                    script_unreached: scripted.as_deref().map(|s| unreached(s, &streamed)),
                     pace: (i < SCRIPTED).then(|| pace(&samples, i, sent_in)),
                     counters: counters[i].clone(),
                     rss_kib: [rss_formed[i], rss_sent[i], rss_end[i]],
@@ -340,6 +346,15 @@ fn script_tally(dir: &Path, i: usize) -> Vec<u32> {
 }
 
 /// (events never seen, events seen more than once).
+/// Events neither the script nor the stream of the same agent got.
+fn unreached(scripted: &[u32], streamed: &[u32]) -> usize {
+    scripted
+        .iter()
+        .zip(streamed)
+        .filter(|&(&s, &t)| s == 0 && t == 0)
+        .count()
+}
+
 fn outcome(counts: &[u32]) -> (usize, usize) {
     (
         counts.iter().filter(|&&c| c == 0).count(),
