@@ -23,6 +23,8 @@ const PHASE: Duration = Duration::from_secs(60);
 /// Paired runs of the 60 % drop: its false failures vary from run to run, so one run compares
 /// little.
 const HEAVY_RUNS: usize = 5;
+/// Scenarios besides the 60 % drop runs: 10/30 % drop, partition, stall, crash and restart.
+const OTHER_SCENARIOS: usize = 4;
 
 /// What one implementation did in every scenario.
 struct Row {
@@ -138,24 +140,33 @@ fn secs(d: Option<Duration>) -> String {
     )
 }
 
-/// False failures during and just after the phase that dropped `percent` %, if it ran.
-fn failures_at(o: &faults::DropOutcome, percent: u32) -> Option<usize> {
+/// The (observer, member) failures during and just after the phase that dropped `percent` %,
+/// if it ran.
+fn phase(o: &faults::DropOutcome, percent: u32) -> Option<&[(usize, String)]> {
     o.phases
         .iter()
         .find(|(p, _)| *p == percent)
-        .map(|(_, f)| f.len())
+        .map(|(_, f)| f.as_slice())
 }
 
-/// Distinct agents declared failed by at least one observer in the phase that dropped
-/// `percent` %: the events above count each of them once per observer that saw it, so better
-/// dissemination alone raises them.
+/// False failures in that phase, one per observer that saw one.
+fn failures_at(o: &faults::DropOutcome, percent: u32) -> Option<usize> {
+    phase(o, percent).map(<[_]>::len)
+}
+
+/// Distinct agents declared failed by at least one observer in that phase: the events above
+/// count each of them once per observer that saw it, so better dissemination alone raises them.
 fn failed_agents_at(o: &faults::DropOutcome, percent: u32) -> Option<usize> {
-    o.phases.iter().find(|(p, _)| *p == percent).map(|(_, f)| {
+    phase(o, percent).map(|f| {
         f.iter()
             .map(|(_, member)| member)
             .collect::<std::collections::HashSet<_>>()
             .len()
     })
+}
+
+fn count_or_na(count: Option<usize>) -> String {
+    count.map_or_else(|| "n/a".to_string(), |n| n.to_string())
 }
 
 /// `count` over runs, as "total (run 1, run 2, …)".
@@ -164,17 +175,9 @@ fn per_run(
     count: impl Fn(&faults::DropOutcome) -> Option<usize>,
 ) -> String {
     let counts: Vec<Option<usize>> = runs.iter().map(count).collect();
-    let each: Vec<String> = counts
-        .iter()
-        .map(|c| c.map_or_else(|| "n/a".to_string(), |n| n.to_string()))
-        .collect();
-    let total: Option<usize> = counts.iter().copied().sum();
-    let total = total.map_or_else(|| "n/a".to_string(), |t| t.to_string());
+    let each: Vec<String> = counts.iter().copied().map(count_or_na).collect();
+    let total = count_or_na(counts.iter().copied().sum());
     format!("{total} ({})", each.join(", "))
-}
-
-fn phase_failures(o: &faults::DropOutcome, percent: u32) -> String {
-    failures_at(o, percent).map_or_else(|| "n/a".to_string(), |n| n.to_string())
 }
 
 fn markdown(ours: &Row, theirs: &Row, took: Duration) -> String {
@@ -191,8 +194,8 @@ fn markdown(ours: &Row, theirs: &Row, took: Duration) -> String {
          agents, at random, by nftables `numgen random` on the bridge. Counts are `member-failed` \
          events recorded by the agents' own event handlers, summed over observers. Wall time \
          {:.0} s.\n",
-        2 * (4 + HEAVY_RUNS),
-        2 * (4 + HEAVY_RUNS) * AGENTS,
+        2 * (OTHER_SCENARIOS + HEAVY_RUNS),
+        2 * (OTHER_SCENARIOS + HEAVY_RUNS) * AGENTS,
         took.as_secs_f64()
     );
     let _ = writeln!(out, "| scenario | measure | libserf | reference |");
@@ -203,12 +206,12 @@ fn markdown(ours: &Row, theirs: &Row, took: Duration) -> String {
         let _ = writeln!(out, "| {scenario} | {measure} | {a} | {b} |");
     };
     row("10 % drop, 60 s", "false member-failed events", &|r| {
-        phase_failures(&r.light, 10)
+        count_or_na(failures_at(&r.light, 10))
     });
     row(
         "30 % drop, 60 s",
         "false member-failed events (incl. just after)",
-        &|r| phase_failures(&r.light, 30),
+        &|r| count_or_na(failures_at(&r.light, 30)),
     );
     let heavy = format!("60 % drop, 60 s, {HEAVY_RUNS} runs");
     row(
