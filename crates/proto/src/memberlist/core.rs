@@ -339,7 +339,7 @@ impl Memberlist {
     /// Time passed: run whatever is due.
     pub fn handle_timeout(&mut self, now: Instant, d: &mut impl Delegate) {
         self.expire_probe(now, d);
-        self.expire_relays(now);
+        self.expire_relays(now, d);
         self.expire_suspicions(now, d);
         if now >= self.next_probe {
             self.next_probe = next_tick(self.next_probe, self.config.probe_interval, now);

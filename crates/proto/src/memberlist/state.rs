@@ -304,7 +304,9 @@ impl Memberlist {
         }
     }
 
-    pub(super) fn expire_relays(&mut self, now: Instant) {
+    /// Relays whose target stayed silent send their requester a nack, with gossip piggybacked
+    /// as on any other probe message (Go's `sendMsg`).
+    pub(super) fn expire_relays(&mut self, now: Instant, d: &mut impl Delegate) {
         let mut nacks = Vec::new();
         self.relays.retain(|_, r| {
             if r.nack_at.is_some_and(|t| now >= t) {
@@ -315,7 +317,7 @@ impl Memberlist {
         });
         for (to, seq) in nacks {
             let nack = Message::Nack(Nack { seq_no: seq }).encode(self.config.wire.dialect);
-            self.raw_send(to, None, nack);
+            self.send_msg(to, nack, d);
         }
     }
 
