@@ -818,9 +818,10 @@ fn user_events_under_load_reach_every_node() {
     );
     assert_eq!(twice, 0, "seed {s}");
     // Transmits spent blindly leave about 1 pair in 30,000 unreached here (44 in seven seeds of
-    // 200,000); a queue that learns which peers have a message, about 1 in 140,000 (10).
+    // 200,000); a queue that learns which peers have a message, about 1 in 80,000 (51 in 20
+    // seeds); one that also goes on until twice the limit of peers hold it, 1 in 4 million.
     assert!(
-        missing <= total * n / 50_000,
+        missing <= total * n / 200_000,
         "seed {s}: {missing} deliveries missing"
     );
 }

@@ -21,7 +21,7 @@
 //! A caller may also ask for a *reach* ([`BroadcastQueue::get_broadcasts_reaching`]): a message
 //! then finishes only once its copies have gone to that many distinct live peers, and no copy is
 //! spent on a dead peer, which cannot take it, before then. serf sends its join and leave
-//! intents this way (see `serf::delegate`).
+//! intents and its user events this way (see `serf::delegate`).
 
 use std::cell::Cell;
 use std::cmp::Reverse;
