@@ -167,7 +167,7 @@ pub fn run(bin: &Path, prefix: &str) -> LoadOutcome {
                     twice,
                     script: scripted.as_deref().map(outcome),
                     script_unreached: scripted.as_deref().map(|s| unreached(s, &streamed)),
-                    pace: (i < SCRIPTED).then(|| pace(&samples, i, sent_in)),
+                    pace: scripted.is_some().then(|| pace(&samples, i, sent_in)),
                     counters: counters[i].clone(),
                     rss_kib: [rss_formed[i], rss_sent[i], rss_end[i]],
                     cpu_sending: cpu_sent[i].saturating_sub(cpu_formed[i]),
@@ -345,7 +345,6 @@ fn script_tally(dir: &Path, i: usize) -> Vec<u32> {
     counts
 }
 
-/// (events never seen, events seen more than once).
 /// Events neither the script nor the stream of the same agent got.
 fn unreached(scripted: &[u32], streamed: &[u32]) -> usize {
     scripted
@@ -355,6 +354,7 @@ fn unreached(scripted: &[u32], streamed: &[u32]) -> usize {
         .count()
 }
 
+/// (events never seen, events seen more than once).
 fn outcome(counts: &[u32]) -> (usize, usize) {
     (
         counts.iter().filter(|&&c| c == 0).count(),
