@@ -17,6 +17,7 @@ pub mod handlers;
 pub mod http;
 pub mod log;
 pub mod mdns;
+pub mod name_service;
 mod resident;
 pub mod server;
 pub mod service;
