@@ -3,7 +3,8 @@ the pyserf package.
 
 Environment:
   PYSERF_LIB          use this prebuilt libserf.so instead of running cargo
-  PYSERF_SKIP_CARGO=1 do not run cargo; copy <repo>/target/dist/libserf.so if present
+  PYSERF_SKIP_CARGO=1 do not build; copy what `make dist` built,
+                      <repo>/target/<host triple>/dist/libserf.so, if present
   CARGO               the cargo executable (default: cargo)
 """
 
@@ -27,15 +28,27 @@ def _libserf() -> Path:
         return Path(override)
     if not (REPO / "Cargo.toml").exists():
         raise SystemExit(f"pyserf: no Cargo.toml at {REPO}; set PYSERF_LIB to a built libserf")
+    cargo = os.environ.get("CARGO", "cargo")
+    host = _host_triple(cargo)
     target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
     if os.environ.get("PYSERF_SKIP_CARGO") != "1":
-        cargo = os.environ.get("CARGO", "cargo")
-        print(f"pyserf: {cargo} build --profile dist --lib in {REPO}", flush=True)
-        subprocess.run([cargo, "build", "--profile", "dist", "--lib"], cwd=REPO, check=True)
-    lib = target / "dist" / LIBNAME
+        # As `make dist` builds it (an explicit --target), so either reuses the other's build.
+        build = [cargo, "build", "--profile", "dist", "--target", host, "--lib"]
+        print(f"pyserf: {' '.join(build)} in {REPO}", flush=True)
+        subprocess.run(build, cwd=REPO, check=True)
+    lib = target / host / "dist" / LIBNAME
     if not lib.exists():
         raise SystemExit(f"pyserf: {lib} was not built")
     return lib
+
+
+def _host_triple(cargo: str) -> str:
+    """The triple cargo builds for by default (`host:` in `cargo -vV`)."""
+    version = subprocess.run([cargo, "-vV"], capture_output=True, text=True, check=True).stdout
+    for line in version.splitlines():
+        if line.startswith("host: "):
+            return line.removeprefix("host: ").strip()
+    raise SystemExit(f"pyserf: `{cargo} -vV` names no host triple")
 
 
 class BuildPyWithLibserf(build_py):

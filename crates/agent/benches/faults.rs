@@ -9,11 +9,14 @@ mod bench;
 #[path = "../../../tests/common/reference.rs"]
 mod reference;
 
+#[path = "../tests/common/shipped_agent.rs"]
+mod shipped_agent;
+
 #[path = "../tests/common/faults.rs"]
 mod faults;
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::thread;
 use std::time::Duration;
 
@@ -39,7 +42,7 @@ fn main() {
     if !bench::selected("faults") {
         return;
     }
-    let ours = PathBuf::from(env!("CARGO_BIN_EXE_serf"));
+    let ours = shipped_agent::path();
     let theirs = reference::binary().to_path_buf();
     let started = std::time::Instant::now();
     // Two waves, so that at most ten clusters (a hundred agents) start at once on two cores:

@@ -8,6 +8,9 @@ mod bench;
 #[path = "../../../tests/common/reference.rs"]
 mod reference;
 
+#[path = "../tests/common/shipped_agent.rs"]
+mod shipped_agent;
+
 #[path = "../tests/common/load.rs"]
 mod load;
 
@@ -15,7 +18,7 @@ mod load;
 mod own_events;
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use load::{LoadOutcome, AGENTS, PACE_WINDOW, RATE, SCRIPTED, TOTAL};
 
@@ -23,7 +26,7 @@ fn main() {
     if !bench::selected("load") {
         return;
     }
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_serf"));
+    let bin = shipped_agent::path();
     let own = [
         own_events::measure(&bin, "own-o"),
         own_events::measure(reference::binary(), "own-r"),

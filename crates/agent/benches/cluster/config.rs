@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use crate::shipped_agent;
+
 pub(crate) struct Config {
     pub(crate) quick: bool,
     pub(crate) sizes: Vec<usize>,
@@ -105,7 +107,7 @@ pub(crate) struct Binaries {
 impl Binaries {
     pub(crate) fn locate() -> Result<Binaries, String> {
         let manifest = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
-        let libserf = PathBuf::from(env!("CARGO_BIN_EXE_serf"));
+        let libserf = shipped_agent::path();
         if !libserf.exists() {
             return Err(format!("{} missing", libserf.display()));
         }

@@ -40,6 +40,8 @@
 
 #[path = "../../../../tests/common/bench.rs"]
 mod bench;
+#[path = "../../tests/common/shipped_agent.rs"]
+mod shipped_agent;
 
 mod agents;
 mod config;
