@@ -32,15 +32,13 @@ build:
 
 # The artifacts to ship (target/<host triple>/dist): whole-program optimisation, no debug info,
 # stripped (cargo strips the shared library; the static library keeps only the symbols a linker
-# needs).
+# needs; the agent's static link keeps libc.a's symbol table, so it is stripped here).
 #
-# The `serf` agent is one statically linked executable, as HashiCorp's release binary is: it runs
-# on any Linux without the build machine's glibc, and it maps only the libc code it calls rather
-# than 64 KiB windows of all of libc.so (about 0.5 MB less RSS per agent). It looks names up only
-# in the sources glibc has built in, as Go does (crates/agent/src/name_service.rs), so it never
-# loads a host NSS module. The static flag goes to the agent's own link only (`cargo rustc`), so
-# the libraries and every dependency build once, as the libraries need them. The explicit
-# --target keeps these artifacts apart from the ones cargo's own commands write.
+# The `serf` agent is statically linked, as HashiCorp's is (why: README, "Performance"; how it
+# resolves names without the host's NSS modules: crates/agent/src/name_service.rs). The static
+# flag goes to the agent's own link only (`cargo rustc`), so the libraries and every dependency
+# build once. The explicit --target keeps these artifacts apart from what cargo's own commands
+# write into target/dist.
 HOST := $(shell $(CARGO) -vV | sed -n 's/^host: //p')
 DIST := target/$(HOST)/dist
 dist:
