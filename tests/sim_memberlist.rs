@@ -265,16 +265,22 @@ fn a_starved_node_does_not_get_healthy_nodes_declared_failed() {
 
 /// The faults bench's heaviest case in the simulator: ten nodes lose 60 % of every datagram,
 /// and nine in ten stream exchanges run past their deadline (TCP under that frame loss), for a
-/// minute, over five seeds. Some false failures are unavoidable at that loss. The bound holds
-/// that a failed probe accuses its target at the incarnation it probed, as Go does, so that a
-/// refutation arriving during a long, awareness-stretched probe stands: accusing at the current
-/// incarnation re-suspected nodes that had just refuted, 127 false failures on these seeds
-/// against 82.
+/// minute, over twenty seeds. Some false failures are unavoidable at that loss. Three rules
+/// keep them down:
+/// * a failed probe accuses its target at the incarnation it probed, as Go does, so that a
+///   refutation arriving during a long, awareness-stretched probe stands;
+/// * an accusation at a newer incarnation than the suspicion held starts a new suspicion
+///   instead of confirming the refuted one (Go confirms it);
+/// * a node that hears an accusation it has already refuted gossips its alive message again
+///   (Go ignores it).
+///
+/// With Go's rules for the last two, these seeds give 236 false failures; with all three, 47
+/// (over 100 seeds, 1,441 against 277, for 4 % more datagrams).
 #[test]
 fn sixty_percent_loss_keeps_false_failures_down() {
     let n = 10;
     let mut per_seed = Vec::new();
-    for s in 40..45 {
+    for s in 40..60 {
         let mut world = cluster(n, s, Profile::Lan);
         assert!(
             world.run_until_cond(Duration::from_secs(30), |w| converged(w, n)),
@@ -289,7 +295,7 @@ fn sixty_percent_loss_keeps_false_failures_down() {
         per_seed.push(false_failures(&world));
     }
     let total: usize = per_seed.iter().sum();
-    println!("false failures at 60 % loss, seeds 40..45: {total} {per_seed:?}");
+    println!("false failures at 60 % loss, seeds 40..60: {total} {per_seed:?}");
     assert!(
         total <= 100,
         "false failures at 60 % loss: {total} {per_seed:?}"

@@ -3,6 +3,11 @@
 //! messages (Go's `aliveNode`, `suspectNode`, `deadNode`), suspicion timers, refutation, local
 //! health (Lifeguard's awareness) and reaping of nodes dead for longer than
 //! `GossipToTheDeadTime`.
+//!
+//! Two local rules differ from Go's, both about accusations already refuted, and both keep the
+//! wire as it is: an accusation at a newer incarnation restarts a suspicion instead of confirming
+//! it, and a node hearing a stale accusation of itself gossips its alive message again. Under
+//! heavy loss they prevent most false failures (see `tests/sim_memberlist.rs`).
 
 use crate::log;
 use crate::telemetry::Histogram;
@@ -469,17 +474,27 @@ impl Memberlist {
         let Some(idx) = self.position(s.node.as_bytes()) else {
             return;
         };
-        if s.incarnation < self.nodes[idx].incarnation {
-            return;
-        }
-        if let Some(timer) = self.suspicions.get_mut(&s.node) {
-            if timer.suspicion.confirm(s.from.as_bytes()) {
-                self.broadcast(&s.node, Message::Suspect(s.clone()), None);
+        let known = &self.nodes[idx];
+        if s.incarnation < known.incarnation {
+            if s.node == self.config.name {
+                self.reassert();
             }
             return;
         }
-        if self.nodes[idx].state != NodeState::Alive {
-            return;
+        // Go takes any accusation of a suspect node as a confirmation, which shortens the timer.
+        // One at a newer incarnation says the node refuted the suspicion we hold: it is a new
+        // accusation and gets a timer of its own, so that the refuted one cannot kill the node.
+        let refuted = s.incarnation > known.incarnation && known.state == NodeState::Suspect;
+        if !refuted {
+            if let Some(timer) = self.suspicions.get_mut(&s.node) {
+                if timer.suspicion.confirm(s.from.as_bytes()) {
+                    self.broadcast(&s.node, Message::Suspect(s.clone()), None);
+                }
+                return;
+            }
+            if self.nodes[idx].state != NodeState::Alive {
+                return;
+            }
         }
         if s.node == self.config.name {
             log!(
@@ -563,6 +578,9 @@ impl Memberlist {
             return;
         };
         if x.incarnation < self.nodes[idx].incarnation {
+            if x.node == self.config.name {
+                self.reassert();
+            }
             return;
         }
         self.suspicions.remove(&x.node);
@@ -611,6 +629,20 @@ impl Memberlist {
         self.broadcast(&me.name, Message::Alive(alive), None);
     }
 
+    /// Answers an accusation about ourselves that we have already refuted, by gossiping our
+    /// current alive message again. Go ignores such a message; but under heavy loss it shows
+    /// that our refutation has not reached every peer yet, and a peer it misses declares us dead
+    /// when its timer runs out. Peers that have the refutation ignore the repeat, so it costs a
+    /// few piggybacked messages, and only while stale accusations circulate.
+    fn reassert(&mut self) {
+        if self.left {
+            return;
+        }
+        let me = self.local_node();
+        let alive = self.own_alive(me.incarnation, me.meta.clone());
+        self.broadcast(&self.config.name.clone(), Message::Alive(alive), None);
+    }
+
     fn broadcast(&mut self, node: &GoString, msg: Message, notify: Option<u64>) {
         self.broadcasts.queue(Broadcast {
             key: Some(node.as_bytes().to_vec()),
@@ -625,5 +657,96 @@ fn reply_addr(source_addr: &Option<Bytes>, source_port: u16, from: SocketAddr) -
     match source_addr.as_deref().and_then(ip_from_bytes) {
         Some(ip) if source_port > 0 => SocketAddr::new(ip, source_port),
         _ => from,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memberlist::{Config, Profile};
+    use std::time::Duration;
+
+    struct Quiet;
+    impl Delegate for Quiet {}
+
+    fn memberlist(now: Instant) -> Memberlist {
+        let config = Config::new(Profile::Lan, "me", "127.0.0.1:7946".parse().unwrap());
+        let mut m = Memberlist::new(config, vec![], now, 1, &mut Quiet);
+        m.clear_broadcasts();
+        m
+    }
+
+    fn accusation(node: &str, incarnation: u32, from: &str) -> Suspect {
+        Suspect {
+            incarnation,
+            node: node.into(),
+            from: from.into(),
+        }
+    }
+
+    /// The messages queued for gossip, decoded.
+    fn queued(m: &mut Memberlist) -> Vec<Message> {
+        let to = "127.0.0.9:7946".parse().unwrap();
+        m.get_broadcasts(0, 64 * 1024, to, true, &mut Quiet)
+            .iter()
+            .map(|b| Message::decode(b).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn an_accusation_already_refuted_gets_our_alive_message_again() {
+        let now = Instant::now();
+        let mut m = memberlist(now);
+        let first = m.local_node().incarnation;
+        m.suspect_node(now, &accusation("me", first, "a"));
+        let refuted = m.local_node().incarnation;
+        assert!(refuted > first);
+        m.clear_broadcasts();
+
+        m.suspect_node(now, &accusation("me", first, "b"));
+        let stale_dead = Dead {
+            incarnation: first,
+            node: "me".into(),
+            from: "c".into(),
+        };
+        m.dead_node(now, &stale_dead, None, &mut Quiet);
+        let sent = queued(&mut m);
+        assert!(
+            matches!(&sent[..], [Message::Alive(a)] if a.node == "me" && a.incarnation == refuted),
+            "{sent:?}"
+        );
+        assert_eq!(m.local_node().incarnation, refuted, "no new incarnation");
+    }
+
+    #[test]
+    fn an_accusation_at_a_newer_incarnation_restarts_the_suspicion() {
+        let t0 = Instant::now();
+        let mut m = memberlist(t0);
+        let peer = Alive {
+            incarnation: 1,
+            node: "peer".into(),
+            addr: Bytes(vec![127, 0, 0, 2]),
+            port: 7946,
+            meta: None,
+            vsn: Bytes(m.config.vsn().to_vec()),
+        };
+        m.alive_node(t0, &peer, None, false, &mut Quiet);
+        m.suspect_node(t0, &accusation("peer", 1, "a"));
+        let first_deadline = m.suspicions[&GoString::from("peer")].suspicion.deadline();
+
+        // The peer refuted (incarnation 2), and someone else's probe failed against it since.
+        let t1 = t0 + Duration::from_millis(100);
+        m.suspect_node(t1, &accusation("peer", 2, "b"));
+        let node = m.node(&"peer".into()).unwrap();
+        assert_eq!((node.state, node.incarnation), (NodeState::Suspect, 2));
+
+        // Taken as a confirmation, it would have brought the deadline forward.
+        m.expire_suspicions(first_deadline, &mut Quiet);
+        assert_eq!(m.node(&"peer".into()).unwrap().state, NodeState::Suspect);
+        let renewed = m.suspicions[&GoString::from("peer")].suspicion.deadline();
+        assert!(renewed > first_deadline);
+        m.expire_suspicions(renewed, &mut Quiet);
+        let node = m.node(&"peer".into()).unwrap();
+        assert_eq!((node.state, node.incarnation), (NodeState::Dead, 2));
     }
 }
