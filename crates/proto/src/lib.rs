@@ -9,6 +9,7 @@
 pub mod log;
 pub mod memberlist;
 pub mod serf;
+mod shrink;
 pub mod sim;
 pub mod telemetry;
 pub mod wire;

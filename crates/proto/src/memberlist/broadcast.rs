@@ -31,6 +31,8 @@ use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::ops::Bound;
 
+use crate::shrink;
+
 /// One message to gossip.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Broadcast {
@@ -328,8 +330,8 @@ impl BroadcastQueue {
         let entries = std::mem::take(&mut self.entries);
         self.finished
             .extend(entries.into_values().filter_map(|q| q.broadcast.notify));
-        self.by_key.clear();
-        self.by_content.clear();
+        self.by_key = HashMap::new();
+        self.by_content = HashMap::new();
     }
 
     /// Forget a broadcast that has left the queue from `slot` and report it.
@@ -341,6 +343,8 @@ impl BroadcastQueue {
         if self.by_content.get(&queued.content) == Some(&slot) {
             self.by_content.remove(&queued.content);
         }
+        shrink::after_remove(&mut self.by_key);
+        shrink::after_remove(&mut self.by_content);
         if let Some(id) = b.notify {
             self.finished.push(id);
         }

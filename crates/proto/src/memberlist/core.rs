@@ -12,6 +12,7 @@
 //! packets, streams and push/pull in `net` (`net.go`), and gossip rounds in `gossip`.
 
 use crate::log::Log;
+use crate::shrink;
 use crate::telemetry::{Reading, Samples, Total};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -284,11 +285,11 @@ impl Memberlist {
     // outputs
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        shrink::pop_front(&mut self.transmits)
     }
 
     pub fn poll_stream(&mut self) -> Option<OutboundStream> {
-        self.outbound.pop_front()
+        shrink::pop_front(&mut self.outbound)
     }
 
     /// The earliest instant at which [`handle_timeout`](Self::handle_timeout) has work. Gossip

@@ -28,6 +28,7 @@ use crate::log;
 use crate::log::Log;
 use crate::memberlist::broadcast::{Broadcast, BroadcastQueue};
 use crate::memberlist::{Memberlist, Seed, META_MAX_SIZE};
+use crate::shrink;
 use crate::telemetry::Samples;
 use crate::wire::msgpack::{Bytes, Dialect};
 use crate::wire::serf::{self as wire, encode_role_meta, encode_tags, Message};
@@ -273,7 +274,7 @@ impl Serf {
 
     /// The next application event, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.state.events.pop_front()
+        shrink::pop_front(&mut self.state.events)
     }
 
     /// The next record for the snapshot file, if a snapshot is configured.
