@@ -619,14 +619,9 @@ impl Memberlist {
             inc = self.incarnation;
         }
         self.awareness.apply_delta(1);
-        let me = self.local_node().clone();
         let idx = self.local_index();
         self.nodes[idx].incarnation = inc;
-        let alive = Alive {
-            incarnation: inc,
-            ..self.own_alive(inc, me.meta)
-        };
-        self.broadcast(&me.name, Message::Alive(alive), None);
+        self.gossip_own_alive();
     }
 
     /// Answers an accusation about ourselves that we have already refuted, by gossiping our
@@ -635,9 +630,13 @@ impl Memberlist {
     /// when its timer runs out. Peers that have the refutation ignore the repeat, so it costs a
     /// few piggybacked messages, and only while stale accusations circulate.
     fn reassert(&mut self) {
-        if self.left {
-            return;
+        if !self.left {
+            self.gossip_own_alive();
         }
+    }
+
+    /// Queues our alive message at our current incarnation.
+    fn gossip_own_alive(&mut self) {
         let me = self.local_node();
         let alive = self.own_alive(me.incarnation, me.meta.clone());
         self.broadcast(&self.config.name.clone(), Message::Alive(alive), None);
